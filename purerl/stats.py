@@ -1,0 +1,430 @@
+"""Host-side statistics for many-seed RL results.
+
+Follows the methodology of "Deep Reinforcement Learning at the Edge of the Statistical Precipice"
+(Agarwal, Schwarzer, Castro, Courville and Bellemare, NeurIPS 2021): report the interquartile mean (IQM)
+with a stratified percentile-bootstrap confidence interval instead of a bare mean, show performance
+profiles (score distributions) and the probability of improvement between two algorithms.
+
+Everything here is NumPy on the host: call it on results already fetched from the device. Scores are
+``[num_runs]`` (one task) or ``[num_runs, num_tasks]``; aggregates pool all entries, so scores of
+different tasks should first be normalised to a common scale (e.g. random = 0, reference = 1).
+
+Non-finite scores (a diverged seed) are rejected with a ``ValueError`` rather than silently sorted to an
+end and trimmed away: drop such runs explicitly and report how many were dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+Statistic = Callable[[np.ndarray], float]
+
+# Upper bound on the number of float64 entries materialised at once when resampling (about 32 MiB), so
+# the bootstrap of a few thousand runs never builds a [num_resamples, num_runs, num_tasks] array at once.
+_MAX_CHUNK_ELEMENTS = 1 << 22
+
+
+# ----------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if a.size == 0:
+        raise ValueError(f"{name} is empty: need at least one run.")
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))
+        rows = sorted({int(i) for i in bad[:, 0]}) if a.ndim > 0 else []
+        shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+        raise ValueError(
+            f"{name} contains {len(bad)} non-finite value(s) (NaN or inf) in run(s) [{shown}]. "
+            "Drop diverged seeds first, e.g. `scores[np.isfinite(scores).all(axis=1)]`, "
+            "and report how many were dropped."
+        )
+
+
+def _as_runs_by_tasks(scores: ArrayLike, name: str = "scores") -> np.ndarray:
+    """Returns validated float64 scores of shape ``[num_runs, num_tasks]``."""
+    a = np.asarray(scores, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    elif a.ndim != 2:
+        raise ValueError(f"{name} must be [num_runs] or [num_runs, num_tasks], got shape {a.shape}.")
+    _check_finite(a, name)
+    return a
+
+
+def _check_bootstrap_args(num_resamples: int, confidence: float) -> None:
+    if int(num_resamples) < 1:
+        raise ValueError(f"num_resamples must be >= 1, got {num_resamples}.")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Aggregates: f(scores) -> float, or an array when `axis` is given
+
+
+def _iqm_along(a: np.ndarray, axis: int) -> np.ndarray:
+    # scipy.stats.trim_mean(a, 0.25) convention: cut int(0.25 * n) whole entries from each end, with no
+    # fractional weighting of the boundary entries.
+    n = a.shape[axis]
+    cut = int(0.25 * n)
+    kept = np.take(np.sort(a, axis=axis), np.arange(cut, n - cut), axis=axis)
+    return kept.mean(axis=axis)
+
+
+def _prepare(x: ArrayLike, axis: int | None, name: str) -> tuple[np.ndarray, int]:
+    a = np.asarray(x, dtype=np.float64)
+    _check_finite(a, name)
+    if axis is None:
+        return a.reshape(-1), 0
+    return a, axis
+
+
+def _to_output(value: np.ndarray) -> float | np.ndarray:
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def iqm(x: ArrayLike, axis: int | None = None) -> float | np.ndarray:
+    """Interquartile mean: the mean of the middle 50% of the scores.
+
+    Same convention as ``scipy.stats.trim_mean(x, 0.25)``: with ``n`` entries, ``int(0.25 * n)`` are cut
+    from each end of the sorted scores (so for ``n < 4`` nothing is cut) and the rest are averaged.
+
+    Args:
+        x: scores, any shape, e.g. ``[num_runs]`` or ``[num_runs, num_tasks]``.
+        axis: axis to reduce; ``None`` pools all entries.
+
+    Returns:
+        A Python float when ``axis`` is None, else an array with ``axis`` removed.
+
+    Raises:
+        ValueError: on empty input or non-finite values.
+    """
+    a, ax = _prepare(x, axis, "iqm input")
+    return _to_output(_iqm_along(a, ax))
+
+
+def mean(x: ArrayLike, axis: int | None = None) -> float | np.ndarray:
+    """Arithmetic mean over all entries (or along ``axis``); same signature as :func:`iqm`."""
+    a, ax = _prepare(x, axis, "mean input")
+    return _to_output(a.mean(axis=ax))
+
+
+def median(x: ArrayLike, axis: int | None = None) -> float | np.ndarray:
+    """Median over all entries (or along ``axis``); same signature as :func:`iqm`."""
+    a, ax = _prepare(x, axis, "median input")
+    return _to_output(np.median(a, axis=ax))
+
+
+# Unchecked batched versions used on resamples (already validated), keyed by the public function.
+_BATCHED: dict[Callable[..., Any], Callable[[np.ndarray, int], np.ndarray]] = {
+    iqm: _iqm_along,
+    mean: lambda a, axis: a.mean(axis=axis),
+    median: lambda a, axis: np.median(a, axis=axis),
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def _stratified_resamples(
+    a: np.ndarray, num_resamples: int, rng: np.random.Generator, elements_per_entry: int = 1
+) -> Iterator[np.ndarray]:
+    """Yields chunks ``[b, num_runs, num_tasks]`` of stratified resamples of ``a`` ``[num_runs, num_tasks]``.
+
+    Runs are drawn with replacement independently within each task (column), so every resample keeps
+    ``num_runs`` entries per task. Chunks bound memory; the loop is over chunks, not over resamples.
+    """
+    num_runs, num_tasks = a.shape
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // (a.size * max(1, elements_per_entry)))
+    columns = np.arange(num_tasks)
+    for start in range(0, num_resamples, chunk):
+        b = min(chunk, num_resamples - start)
+        rows = rng.integers(0, num_runs, size=(b, num_runs, num_tasks))
+        yield a[rows, columns]
+
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(samples, [tail, 100.0 - tail], axis=0)
+    return low, high
+
+
+def _bootstrap_distribution(
+    a: np.ndarray, squeeze: bool, statistic: Statistic, num_resamples: int, seed: int
+) -> np.ndarray:
+    """Returns the statistic of each stratified resample, ``[num_resamples]``."""
+    rng = np.random.default_rng(seed)
+    batched = _BATCHED.get(statistic)
+    values = []
+    for chunk in _stratified_resamples(a, num_resamples, rng):
+        if batched is not None:
+            values.append(batched(chunk.reshape(chunk.shape[0], -1), 1))
+        else:
+            # Arbitrary user statistics get each resample in the caller's original shape.
+            values.append(np.array([statistic(r[:, 0] if squeeze else r) for r in chunk], dtype=np.float64))
+    return np.concatenate(values)
+
+
+def bootstrap_ci(
+    scores: ArrayLike,
+    statistic: Statistic = iqm,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Stratified percentile-bootstrap confidence interval of an aggregate statistic.
+
+    Each resample draws ``num_runs`` runs with replacement independently within every task (column), as
+    in Agarwal et al. (2021), and evaluates ``statistic`` on it; the interval is the
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` percentiles of those values. With a single run
+    every resample equals the data, so the interval collapses to the point estimate.
+
+    Args:
+        scores: ``[num_runs]`` (one task) or ``[num_runs, num_tasks]``.
+        statistic: aggregate ``f(scores) -> float``. :func:`iqm`, :func:`mean` and :func:`median` are
+            evaluated on all resamples at once; any other callable is called once per resample with an
+            array shaped like ``scores``.
+        num_resamples: number of bootstrap resamples.
+        confidence: coverage of the interval, in (0, 1).
+        seed: seed of ``numpy.random.default_rng``; the same inputs and seed give the same interval.
+
+    Returns:
+        ``(low, high)`` as Python floats.
+
+    Raises:
+        ValueError: on empty input, non-finite scores (drop diverged seeds first), a bad shape,
+            ``num_resamples < 1`` or ``confidence`` outside (0, 1).
+    """
+    _check_bootstrap_args(num_resamples, confidence)
+    squeeze = np.ndim(scores) == 1
+    a = _as_runs_by_tasks(scores)
+    dist = _bootstrap_distribution(a, squeeze, statistic, int(num_resamples), seed)
+    low, high = _percentile_interval(dist, confidence)
+    return float(low), float(high)
+
+
+def bootstrap_ci_pointwise(
+    curves: ArrayLike,
+    statistic: Statistic = iqm,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimate and percentile-bootstrap band at every x of a set of learning curves.
+
+    Each x is its own one-task problem. Seeds (rows) are resampled as whole curves, so one index draw
+    serves every x; the marginal interval at each x is the same as resampling that column alone.
+
+    Args:
+        curves: ``[num_seeds, T]`` values of each seed at ``T`` points (``[T]`` is one seed).
+        statistic: aggregate across seeds; :func:`iqm`, :func:`mean` and :func:`median` are vectorised,
+            any other callable is applied to each column of each resample (slow).
+        num_resamples: number of bootstrap resamples (a few hundred suffice for a plotted band).
+        confidence: coverage of the band, in (0, 1).
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        ``(point, low, high)``, each ``[T]`` float64.
+
+    Raises:
+        ValueError: on empty input, non-finite values, a bad shape or bad bootstrap arguments.
+    """
+    _check_bootstrap_args(num_resamples, confidence)
+    y = np.asarray(curves, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2:
+        raise ValueError(f"curves must be [num_seeds, T], got shape {y.shape}.")
+    _check_finite(y, "curves")
+    batched = _BATCHED.get(statistic)
+    if batched is None:
+
+        def batched(arr: np.ndarray, axis: int) -> np.ndarray:
+            return np.apply_along_axis(statistic, axis, arr)
+
+    rng = np.random.default_rng(seed)
+    num_seeds = y.shape[0]
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // y.size)
+    values = []
+    for start in range(0, int(num_resamples), chunk):
+        b = min(chunk, int(num_resamples) - start)
+        rows = rng.integers(0, num_seeds, size=(b, num_seeds))
+        values.append(batched(y[rows], 1))  # [b, num_seeds, T] -> [b, T]
+    low, high = _percentile_interval(np.concatenate(values), confidence)
+    return np.asarray(batched(y, 0), dtype=np.float64), low, high
+
+
+# ----------------------------------------------------------------------------------------------------
+# Summaries
+
+
+def summarize(
+    per_seed: ArrayLike, seed: int = 0, num_resamples: int = 2000, confidence: float = 0.95
+) -> dict[str, Any]:
+    """JSON-ready summary of per-seed scores; the confidence interval is for the IQM.
+
+    Args:
+        per_seed: ``[num_seeds]`` final scores (or ``[num_seeds, num_tasks]``).
+        seed: bootstrap seed.
+        num_resamples: bootstrap resamples.
+        confidence: coverage of the IQM interval.
+
+    Returns:
+        ``{"iqm", "ci_low", "ci_high", "mean", "median", "std", "num_seeds", "per_seed"}`` with Python
+        floats (``num_seeds`` an int, ``per_seed`` a list). ``std`` is the sample standard deviation
+        (``ddof=1``) over all entries, 0.0 for a single entry.
+
+    Raises:
+        ValueError: on empty input or non-finite scores.
+    """
+    a = np.asarray(per_seed, dtype=np.float64)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"per_seed must be [num_seeds] or [num_seeds, num_tasks], got shape {a.shape}.")
+    _check_finite(a, "per_seed")
+    low, high = bootstrap_ci(a, iqm, num_resamples=num_resamples, confidence=confidence, seed=seed)
+    return {
+        "iqm": float(iqm(a)),
+        "ci_low": low,
+        "ci_high": high,
+        "mean": float(a.mean()),
+        "median": float(np.median(a)),
+        "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+        "num_seeds": int(a.shape[0]),
+        "per_seed": a.tolist(),
+    }
+
+
+def format_ci(summary: dict[str, Any], digits: int = 1) -> str:
+    """Formats a :func:`summarize` result for a table, e.g. ``"487.3 [471.2, 495.0]"``."""
+    d = int(digits)
+    return f"{summary['iqm']:.{d}f} [{summary['ci_low']:.{d}f}, {summary['ci_high']:.{d}f}]"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Performance profiles
+
+
+def _fraction_above(flat: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    # [..., N] scores and [M] thresholds -> [..., M] fraction strictly above each threshold.
+    return (flat[..., :, None] > taus).mean(axis=-2)
+
+
+def _as_taus(taus: ArrayLike) -> np.ndarray:
+    t = np.asarray(taus, dtype=np.float64)
+    if t.ndim != 1:
+        raise ValueError(f"taus must be 1-D, got shape {t.shape}.")
+    return t
+
+
+def performance_profile(scores: ArrayLike, taus: ArrayLike) -> np.ndarray:
+    """Run-score distribution: the fraction of runs scoring strictly above each threshold.
+
+    ``F(tau) = 1 / (num_runs * num_tasks) * sum_{r, k} [score_{r, k} > tau]``, i.e. the per-task
+    fractions averaged over tasks (Agarwal et al., 2021, Sec. 4.2).
+
+    Args:
+        scores: ``[num_runs]`` or ``[num_runs, num_tasks]``.
+        taus: ``[M]`` thresholds.
+
+    Returns:
+        ``[M]`` float64 fractions in [0, 1], non-increasing in tau.
+    """
+    a = _as_runs_by_tasks(scores)
+    return _fraction_above(a.reshape(-1), _as_taus(taus))
+
+
+def performance_profile_ci(
+    scores: ArrayLike,
+    taus: ArrayLike,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified percentile-bootstrap band of :func:`performance_profile`.
+
+    Args:
+        scores: ``[num_runs]`` or ``[num_runs, num_tasks]``.
+        taus: ``[M]`` thresholds.
+        num_resamples: bootstrap resamples.
+        confidence: coverage of the band.
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        ``(low, high)``, each ``[M]`` float64.
+    """
+    _check_bootstrap_args(num_resamples, confidence)
+    a = _as_runs_by_tasks(scores)
+    t = _as_taus(taus)
+    rng = np.random.default_rng(seed)
+    values = [
+        _fraction_above(chunk.reshape(chunk.shape[0], -1), t)
+        for chunk in _stratified_resamples(a, int(num_resamples), rng, elements_per_entry=t.size)
+    ]
+    return _percentile_interval(np.concatenate(values), confidence)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Probability of improvement
+
+
+def _win_matrix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # [n] and [m] -> [n, m]: 1 where x_i > y_j, 1/2 on ties, 0 otherwise.
+    return (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+
+
+def probability_of_improvement(
+    x: ArrayLike,
+    y: ArrayLike,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Probability that a run of X scores higher than a run of Y, with a bootstrap interval.
+
+    Per task, ``P(X > Y) = U / (n m)`` with ``U`` the Mann–Whitney statistic
+    ``sum_{i, j} ([x_i > y_j] + 1/2 [x_i = y_j])``; with several tasks the per-task values are averaged
+    (Agarwal et al., 2021). The two run sets are independent and are resampled separately within each
+    task. A resample is a vector of draw counts ``c_x [n]``, ``c_y [m]``, so its value is
+    ``c_x^T W c_y / (n m)`` for the fixed win matrix ``W [n, m]``: one matrix product per task covers
+    all resamples.
+
+    Args:
+        x: ``[n]`` or ``[n, num_tasks]`` scores of algorithm X.
+        y: ``[m]`` or ``[m, num_tasks]`` scores of algorithm Y (same tasks).
+        num_resamples: bootstrap resamples.
+        confidence: coverage of the interval.
+        seed: seed of ``numpy.random.default_rng``.
+
+    Returns:
+        ``(p, low, high)`` as Python floats.
+
+    Raises:
+        ValueError: on empty or non-finite input, or mismatched task counts.
+    """
+    _check_bootstrap_args(num_resamples, confidence)
+    a = _as_runs_by_tasks(x, "x")
+    b = _as_runs_by_tasks(y, "y")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"x and y must have the same number of tasks, got {a.shape[1]} and {b.shape[1]}.")
+    n, m, num_tasks = a.shape[0], b.shape[0], a.shape[1]
+    num_resamples = int(num_resamples)
+    rng = np.random.default_rng(seed)
+    point = 0.0
+    dist = np.zeros(num_resamples)
+    for k in range(num_tasks):  # a loop over tasks, not resamples
+        w = _win_matrix(a[:, k], b[:, k])
+        point += w.mean()
+        # Multinomial counts have the law of the counts of n indices drawn uniformly with replacement.
+        counts_x = rng.multinomial(n, np.full(n, 1.0 / n), size=num_resamples).astype(np.float64)  # [B, n]
+        counts_y = rng.multinomial(m, np.full(m, 1.0 / m), size=num_resamples).astype(np.float64)  # [B, m]
+        dist += ((counts_x @ w) * counts_y).sum(axis=1) / (n * m)
+    dist /= num_tasks
+    low, high = _percentile_interval(dist, confidence)
+    return float(point / num_tasks), float(low), float(high)
