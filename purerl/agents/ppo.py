@@ -1,0 +1,303 @@
+"""Proximal Policy Optimization (Schulman et al., 2017) with GAE, discrete and continuous actions.
+
+One update = collect `num_steps` steps in each of `num_envs` environments, compute GAE advantages
+(bootstrapping from `V(final_obs)` on truncation, from 0 on termination), then `num_epochs` passes of
+`num_minibatches` shuffled minibatches of the clipped-surrogate loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from purerl import returns, rollout
+from purerl.agents.common import adam_with_clipping, make_env
+from purerl.agents.registry import AlgoSpec, register_algorithm
+from purerl.config import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Range,
+    check_choice,
+    check_positive_int,
+    validate_hparams,
+)
+from purerl.envs import registered
+from purerl.envs.registry import unknown_name_message
+from purerl.loop import Agent
+from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
+from purerl.networks import ACTIVATIONS, ActorCritic
+from purerl.normalization import RunningMeanStd
+from purerl.rollout import EnvBatch
+from purerl.types import PRNGKey
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Static PPO options (shapes, loop lengths, switches). Validated on construction.
+
+    Attributes:
+        env_name: registered environment name.
+        total_timesteps: env steps per seed; rounded down to whole evaluation blocks.
+        num_envs: parallel environments per seed.
+        num_steps: rollout length per update.
+        num_epochs: passes over each rollout.
+        num_minibatches: minibatches per epoch; must divide `num_envs * num_steps`.
+        network: "mlp" or "minatar_cnn" torso.
+        hidden_sizes: torso widths.
+        activation: one of `networks.ACTIVATIONS`.
+        anneal_lr: linearly decay the learning rate to 0 over the run.
+        normalize_obs: standardise observations with running statistics kept in the agent state
+            (evaluation uses the same statistics).
+        normalize_reward: scale rewards by the running std of the discounted return.
+        init_log_std: initial log-std of the Gaussian policy (continuous actions).
+        eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
+        eval_episodes: evaluation episodes per evaluation.
+        eval_greedy: evaluate the policy's mode rather than samples.
+        eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
+    """
+
+    env_name: str = "CartPole-v1"
+    total_timesteps: int = 500_000
+    num_envs: int = 4
+    num_steps: int = 128
+    num_epochs: int = 4
+    num_minibatches: int = 4
+    network: str = "mlp"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    anneal_lr: bool = True
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    init_log_std: float = 0.0
+    eval_every: int = 0
+    eval_episodes: int = 16
+    eval_greedy: bool = True
+    eval_max_steps: int = 0
+
+    def __post_init__(self):
+        if self.env_name not in registered():
+            raise ValueError(
+                "PPOConfig.env_name: " + unknown_name_message("environment", self.env_name, registered())
+            )
+        check_positive_int(
+            self, "total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches", "eval_episodes"
+        )
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"PPOConfig.hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        check_choice(self, "network", ("mlp", "minatar_cnn"))
+        check_choice(self, "activation", tuple(ACTIVATIONS))
+        batch = self.num_envs * self.num_steps
+        if batch % self.num_minibatches:
+            raise ValueError(
+                f"PPOConfig.num_minibatches={self.num_minibatches} must divide the batch "
+                f"num_envs * num_steps = {batch}"
+            )
+        if self.total_timesteps < batch:
+            raise ValueError(
+                f"PPOConfig.total_timesteps={self.total_timesteps} is smaller than one update "
+                f"(num_envs * num_steps = {batch})"
+            )
+        for name in ("eval_every", "eval_max_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"PPOConfig.{name} must be a non-negative integer (0 = automatic), got {value!r}"
+                )
+        if self.eval_every > self.num_updates:
+            raise ValueError(
+                f"PPOConfig.eval_every={self.eval_every} exceeds the number of updates ({self.num_updates})"
+            )
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // (self.num_envs * self.num_steps)
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.num_envs * self.num_steps // self.num_minibatches
+
+
+class PPOHParams(NamedTuple):
+    """Traced PPO hyperparameters: any field can be swept by stacking values and vmapping."""
+
+    learning_rate: float = 2.5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+
+
+HPARAM_RANGES = {
+    "learning_rate": POSITIVE,
+    "gamma": UNIT,
+    "gae_lambda": UNIT,
+    "clip_eps": POSITIVE,
+    "ent_coef": NON_NEGATIVE,
+    "vf_coef": NON_NEGATIVE,
+    "max_grad_norm": Range(0.0, low_open=True),
+}
+
+
+def validate(hparams: PPOHParams) -> None:
+    validate_hparams(hparams, HPARAM_RANGES)
+
+
+class PPOState(NamedTuple):
+    params: Any
+    opt_state: Any
+    obs_stats: RunningMeanStd
+    envs: EnvBatch
+    update_count: jax.Array
+
+
+def make_agent(config: PPOConfig) -> Agent:
+    """Build PPO's pure functions for `config` (see `purerl.loop.Agent`)."""
+    env, env_params = make_env(config.env_name, "ppo", SPEC.action_spaces)
+    spec = env.spec
+    train_env = rollout.training_env(env)
+    if config.normalize_reward:
+        from purerl.envs import wrappers
+
+        train_env = wrappers.normalize_reward(train_env)
+    action_dim = spec.action_space.n if spec.discrete_actions else spec.action_space.shape[0]
+    network = ActorCritic(
+        action_dim,
+        spec.discrete_actions,
+        config.network,
+        config.hidden_sizes,
+        config.activation,
+        config.init_log_std,
+    )
+    num_updates = config.num_updates
+    eval_every = config.eval_every or max(1, num_updates // 20)
+    num_blocks = num_updates // eval_every
+    steps_per_update = config.num_envs * config.num_steps
+    grad_steps_per_update = config.num_epochs * config.num_minibatches
+    eval_max_steps = config.eval_max_steps or spec.max_episode_steps
+
+    def optimizer(hparams: PPOHParams) -> optax.GradientTransformation:
+        if not config.anneal_lr:
+            return adam_with_clipping(hparams.learning_rate, hparams.max_grad_norm)
+        total = num_blocks * eval_every * grad_steps_per_update
+
+        def schedule(count):
+            # Decay per update (not per gradient step), ending at 1/num_updates of the initial rate.
+            done_updates = (count // grad_steps_per_update) * grad_steps_per_update
+            return hparams.learning_rate * (1.0 - done_updates / total)
+
+        return adam_with_clipping(schedule, hparams.max_grad_norm)
+
+    def norm(obs_stats, obs):
+        return obs_stats.normalize(obs) if config.normalize_obs else obs
+
+    def init(key: PRNGKey, hparams: PPOHParams) -> PPOState:
+        key_net, key_env = jax.random.split(key)
+        envs = rollout.reset_batch(train_env, env_params, key_env, config.num_envs)
+        params = network.init(key_net, envs.obs)
+        obs_stats = RunningMeanStd.create(spec.observation_space.shape)
+        if config.normalize_obs:
+            obs_stats = obs_stats.update_batch(envs.obs)
+        return PPOState(params, optimizer(hparams).init(params), obs_stats, envs, jnp.zeros((), jnp.int32))
+
+    def loss_fn(params, obs_stats, batch, hparams):
+        pi, value = network.apply(params, norm(obs_stats, batch["obs"]))
+        log_prob = pi.log_prob(batch["action"])
+        pg_loss, diag = ppo_policy_loss(
+            log_prob, batch["log_prob"], normalize(batch["advantage"]), hparams.clip_eps
+        )
+        v_loss = clipped_value_loss(value, batch["value"], batch["target"], hparams.clip_eps)
+        entropy = pi.entropy().mean()
+        total = pg_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy
+        return total, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, **diag}
+
+    def update(state: PPOState, hparams: PPOHParams, key: PRNGKey):
+        key_collect, key_learn = jax.random.split(key)
+        tx = optimizer(hparams)
+
+        def policy(obs, key):
+            pi, value = network.apply(state.params, norm(state.obs_stats, obs))
+            action = pi.sample(key)
+            return action, {"log_prob": pi.log_prob(action), "value": value}
+
+        envs, traj, info = rollout.collect(
+            train_env, env_params, policy, state.envs, key_collect, config.num_steps
+        )
+        next_values = network.apply(
+            state.params, norm(state.obs_stats, traj.final_obs), method=ActorCritic.value
+        )
+        discounts = hparams.gamma * (1.0 - traj.terminated.astype(jnp.float32))
+        ends = traj.terminated | traj.truncated
+        advantages = returns.batch_time_major(returns.gae)(
+            traj.reward, discounts, hparams.gae_lambda, traj.extras["value"], next_values, ends
+        )
+        flat = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "log_prob": traj.extras["log_prob"],
+            "value": traj.extras["value"],
+            "advantage": advantages,
+            "target": advantages + traj.extras["value"],
+        }
+        flat = jax.tree.map(lambda x: x.reshape((steps_per_update, *x.shape[2:])), flat)
+
+        def epoch(carry, key):
+            params, opt_state = carry
+            order = jax.random.permutation(key, steps_per_update)
+            minibatches = jax.tree.map(
+                lambda x: x[order].reshape((config.num_minibatches, config.minibatch_size, *x.shape[1:])),
+                flat,
+            )
+
+            def minibatch_step(carry, batch):
+                params, opt_state = carry
+                grads, metrics = jax.grad(loss_fn, has_aux=True)(params, state.obs_stats, batch, hparams)
+                updates, opt_state = tx.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), metrics
+
+            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (state.params, state.opt_state), jax.random.split(key_learn, config.num_epochs)
+        )
+        obs_stats = state.obs_stats.update_batch(flat["obs"]) if config.normalize_obs else state.obs_stats
+        metrics = {k: v.mean() for k, v in metrics.items()}
+        metrics.update(rollout.episode_metrics(info))
+        new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1)
+        return new_state, metrics
+
+    def evaluate(state: PPOState, hparams: PPOHParams, key: PRNGKey):
+        def act(obs, key):
+            pi = network.apply(state.params, norm(state.obs_stats, obs), method=ActorCritic.policy)
+            return pi.mode() if config.eval_greedy else pi.sample(key)
+
+        return rollout.evaluate(env, env_params, act, key, config.eval_episodes, eval_max_steps)
+
+    return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
+
+
+def make_train(config: PPOConfig):
+    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
+    from purerl.loop import make_train_fn
+
+    return make_train_fn(make_agent(config))
+
+
+SPEC = register_algorithm(
+    AlgoSpec(
+        name="ppo",
+        summary="Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions",
+        config_cls=PPOConfig,
+        hparams_cls=PPOHParams,
+        make_agent=make_agent,
+        validate_hparams=validate,
+        action_spaces=("discrete", "continuous"),
+    )
+)

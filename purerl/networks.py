@@ -1,0 +1,131 @@
+"""flax.linen networks: MLP, the MinAtar CNN, and actor-critic heads.
+
+Initialisation follows common PPO practice (Andrychowicz et al., 2021, "What matters in on-policy RL"):
+orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy head, 1 for the value head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purerl.distributions import Categorical, DiagGaussian
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
+
+
+def _dense(features: int, gain: float) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+
+
+class MLP(nn.Module):
+    """Fully connected torso: `[..., D] -> [..., hidden_sizes[-1]]`."""
+
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for size in self.hidden_sizes:
+            x = _dense(size, np.sqrt(2.0))(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = act(x)
+        return x
+
+
+class MinAtarCNN(nn.Module):
+    """The MinAtar network (Young & Tian, 2019): one 3x3 conv with 16 filters, then a dense layer.
+
+    Input `[..., 10, 10, C]`, output `[..., hidden]`.
+    """
+
+    hidden: int = 128
+    activation: str = "relu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        batch_shape = x.shape[:-3]
+        x = x.reshape((-1, *x.shape[-3:]))
+        x = nn.Conv(16, (3, 3), padding="VALID", kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x)
+        x = act(x)
+        x = x.reshape((*batch_shape, -1))
+        x = _dense(self.hidden, np.sqrt(2.0))(x)
+        if self.layer_norm:
+            x = nn.LayerNorm()(x)
+        return act(x)
+
+
+def make_torso(
+    kind: str, hidden_sizes: Sequence[int], activation: str, layer_norm: bool = False
+) -> nn.Module:
+    """`kind` is "mlp" (flattens its input) or "minatar_cnn"."""
+    if kind == "mlp":
+        return _FlatMLP(tuple(hidden_sizes), activation, layer_norm)
+    if kind == "minatar_cnn":
+        return MinAtarCNN(hidden_sizes[-1] if hidden_sizes else 128, activation, layer_norm)
+    raise ValueError(f"unknown torso {kind!r}; valid: 'mlp', 'minatar_cnn'")
+
+
+class _FlatMLP(nn.Module):
+    hidden_sizes: Sequence[int]
+    activation: str
+    layer_norm: bool
+
+    @nn.compact
+    def __call__(self, x: jax.Array, obs_ndim: int = 1) -> jax.Array:
+        return MLP(self.hidden_sizes, self.activation, self.layer_norm)(x)
+
+
+class PolicyHead(nn.Module):
+    """Features -> action distribution. Discrete: `Categorical`; continuous: `DiagGaussian` with a
+    state-independent learned log-std."""
+
+    action_dim: int
+    discrete: bool
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> Categorical | DiagGaussian:
+        out = _dense(self.action_dim, 0.01)(features)
+        if self.discrete:
+            return Categorical(out)
+        log_std = self.param("log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,))
+        return DiagGaussian(out, jnp.broadcast_to(log_std, out.shape))
+
+
+class ActorCritic(nn.Module):
+    """Separate actor and critic torsos (no shared features, as in most PPO baselines).
+
+    `__call__(obs [..., *obs_shape]) -> (distribution [...], value [...])`; `value(obs) -> [...]`.
+    """
+
+    action_dim: int
+    discrete: bool
+    torso: str = "mlp"
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    init_log_std: float = 0.0
+
+    def setup(self):
+        self.actor_torso = make_torso(self.torso, self.hidden_sizes, self.activation)
+        self.critic_torso = make_torso(self.torso, self.hidden_sizes, self.activation)
+        self.policy_head = PolicyHead(self.action_dim, self.discrete, self.init_log_std)
+        self.value_head = _dense(1, 1.0)
+
+    def __call__(self, obs: jax.Array) -> tuple[Categorical | DiagGaussian, jax.Array]:
+        return self.policy(obs), self.value(obs)
+
+    def policy(self, obs: jax.Array) -> Categorical | DiagGaussian:
+        return self.policy_head(self.actor_torso(obs))
+
+    def value(self, obs: jax.Array) -> jax.Array:
+        return self.value_head(self.critic_torso(obs))[..., 0]
