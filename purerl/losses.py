@@ -55,3 +55,16 @@ def clipped_value_loss(
 def mse_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
     """0.5 * E[(prediction - target)^2]."""
     return 0.5 * jnp.mean((predictions - targets) ** 2)
+
+
+def huber_loss(predictions: jax.Array, targets: jax.Array, delta: float = 1.0) -> jax.Array:
+    """Mean Huber loss (Huber, 1964): quadratic within `delta` of the target, linear outside.
+
+        l(x) = 0.5 x^2 if |x| <= delta else delta (|x| - 0.5 delta),   x = prediction - target
+
+    Its gradient is the TD error clipped to `[-delta, delta]`, the error clipping of DQN (Mnih et al.,
+    2015, "Methods: Training algorithm for deep Q-networks").
+    """
+    abs_error = jnp.abs(predictions - targets)
+    quadratic = jnp.minimum(abs_error, delta)
+    return jnp.mean(0.5 * quadratic**2 + delta * (abs_error - quadratic))

@@ -129,3 +129,46 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: jax.Array) -> jax.Array:
         return self.value_head(self.critic_torso(obs))[..., 0]
+
+
+def dueling_aggregate(value: jax.Array, advantages: jax.Array) -> jax.Array:
+    """Dueling combination (Wang et al., 2016, "Dueling Network Architectures for Deep RL", eq. 9).
+
+        Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')
+
+    Subtracting the mean makes V and A identifiable (adding a constant to every advantage would
+    otherwise leave Q unchanged).
+
+    Args:
+        value: `[...]` state values.
+        advantages: `[..., A]` action advantages.
+
+    Returns:
+        `[..., A]` action values.
+    """
+    return value[..., None] + advantages - advantages.mean(axis=-1, keepdims=True)
+
+
+class DiscreteQNetwork(nn.Module):
+    """Action-value network for discrete actions: `obs [..., *obs_shape] -> Q [..., num_actions]`.
+
+    A torso from `make_torso` (optionally with LayerNorm after each hidden layer, as PQN needs:
+    Gallici et al., 2024) followed by a linear head, or by value and advantage heads combined with
+    `dueling_aggregate` when `dueling` is set.
+    """
+
+    num_actions: int
+    torso: str = "mlp"
+    hidden_sizes: Sequence[int] = (128, 128)
+    activation: str = "relu"
+    layer_norm: bool = False
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        features = make_torso(self.torso, self.hidden_sizes, self.activation, self.layer_norm)(obs)
+        if not self.dueling:
+            return _dense(self.num_actions, 1.0)(features)
+        value = _dense(1, 1.0)(features)[..., 0]
+        advantages = _dense(self.num_actions, 1.0)(features)
+        return dueling_aggregate(value, advantages)
