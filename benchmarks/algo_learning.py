@@ -1,0 +1,136 @@
+"""Learning results for every algorithm: final evaluation return IQM [95% CI] over many seeds.
+
+Each entry runs through the same runner as `purerl train` (defaults table + overrides), writes its
+results directory under runs/algo_learning/, and is merged into benchmarks/results/algo_learning.json,
+from which benchmarks/results/algo_learning.md (the README table) is regenerated.
+
+    python benchmarks/algo_learning.py                      # every entry
+    python benchmarks/algo_learning.py --only dqn:CartPole-v1 sac:Pendulum-v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+RESULTS = Path("benchmarks/results/algo_learning.json")
+TABLE = Path("benchmarks/results/algo_learning.md")
+
+# (algo, env, seeds, total_timesteps or None for the defaults table's value, target)
+ENTRIES = [
+    ("ppo", "CartPole-v1", 64, 500_000, ">= 475"),
+    ("reinforce", "CartPole-v1", 32, None, ">= 475"),
+    ("a2c", "CartPole-v1", 32, None, ">= 475"),
+    ("dqn", "CartPole-v1", 32, None, ">= 475"),
+    ("pqn", "CartPole-v1", 32, None, ">= 475"),
+    ("ppo", "Pendulum-v1", 32, None, ">= -250"),
+    ("sac", "Pendulum-v1", 32, None, ">= -250"),
+    ("td3", "Pendulum-v1", 32, None, ">= -250"),
+    # MinAtar at a CPU budget (the defaults table holds the full 1e7-step setting for accelerators).
+    ("ppo", "Breakout-MinAtar", 16, 1_000_000, "above random"),
+    ("dqn", "Breakout-MinAtar", 16, 1_000_000, "above random"),
+    ("pqn", "Breakout-MinAtar", 16, 1_000_000, "above random"),
+]
+
+
+def random_policy_return(env_name: str, num_episodes: int = 256) -> dict:
+    """IQM [CI] of a uniformly random policy's episode return (the 'above random' baseline)."""
+    from purerl import rollout, stats
+    from purerl.envs import make
+
+    env, params = make(env_name)
+    space = env.spec.action_space
+
+    def act(obs, key):
+        return jax.vmap(space.sample)(jax.random.split(key, obs.shape[0]))
+
+    keys = jax.random.split(jax.random.key(123), num_episodes)
+
+    def one(key):
+        return rollout.evaluate(env, params, act, key, 1, env.spec.max_episode_steps)["eval_return"]
+
+    returns = np.asarray(jax.jit(jax.vmap(one))(keys))
+    return stats.summarize(returns)
+
+
+def run_entry(algo: str, env: str, seeds: int, timesteps: int | None) -> dict:
+    from purerl.cli import build_config_and_hparams
+    from purerl.runner import run
+
+    spec, config, hparams = build_config_and_hparams(algo, env, [], timesteps)
+    out_dir = Path("runs/algo_learning") / f"{algo}_{env}"
+    start = time.perf_counter()
+    result = run(spec.name, config, hparams, seeds, out_dir=out_dir, progress=True)
+    summary = dict(result.summary)
+    summary["wall_seconds"] = time.perf_counter() - start
+    summary["command"] = f"purerl train {algo} --env {env} --seeds {seeds}" + (
+        f" --total-timesteps {timesteps}" if timesteps else ""
+    )
+    return summary
+
+
+def write_table(results: dict) -> None:
+    from purerl import io
+    from purerl.stats import format_ci
+
+    lines = [
+        "| algorithm | env | seeds | env steps / seed | final return IQM [95% CI] | target "
+        "| env steps/s | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for algo, env, *_ in ENTRIES:
+        r = results.get(f"{algo}:{env}")
+        if r is None:
+            continue
+        lines.append(
+            f"| {algo} | {env} | {r['num_seeds']} | {r['total_timesteps']:,} "
+            f"| {format_ci(r['final_return'])} | "
+            f"{r.get('target', '')} | {r['env_steps_per_second']:,.0f} | {r['wall_seconds']:.0f} |"
+        )
+    baselines = results.get("random_baselines", {})
+    if baselines:
+        lines.append("")
+        lines.append(
+            "Uniformly random policy (256 episodes): "
+            + ", ".join(f"{env} {format_ci(s)}" for env, s in baselines.items())
+        )
+    with io.atomic_path(TABLE) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    from purerl import io
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="entries as algo:env")
+    parser.add_argument("--seeds", type=int, default=None, help="override the seed count of every entry")
+    args = parser.parse_args()
+    results = io.read_json(RESULTS) if RESULTS.exists() else {}
+    for algo, env, seeds, timesteps, target in ENTRIES:
+        key = f"{algo}:{env}"
+        if args.only is not None and key not in args.only:
+            continue
+        summary = run_entry(algo, env, args.seeds or seeds, timesteps)
+        summary["target"] = target
+        results[key] = summary
+        if env.endswith("MinAtar"):
+            results.setdefault("random_baselines", {})[env] = random_policy_return(env)
+        io.write_json(RESULTS, results)  # after every entry: an interrupted sweep keeps what it finished
+        print(
+            f"{key}: IQM {summary['final_return']['iqm']:.1f} "
+            f"[{summary['final_return']['ci_low']:.1f}, {summary['final_return']['ci_high']:.1f}]",
+            flush=True,
+        )
+    write_table(results)
+    print(TABLE.read_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
