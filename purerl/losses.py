@@ -14,6 +14,50 @@ def normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (x - x.mean()) / (x.std() + eps)
 
 
+def masked_mean(x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """Mean of `x` `[N]` over the entries where `mask` `[N]` (bool or 0/1) is set; 0 if none is.
+
+    `mask=None` is the plain mean.
+    """
+    if mask is None:
+        return jnp.mean(x)
+    mask = mask.astype(x.dtype)
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def masked_normalize(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Standardise `x` `[N]` with the mean and standard deviation of its masked entries.
+
+    Entries outside the mask are set to 0, so they can never leak a large value into a loss.
+    """
+    mean = masked_mean(x, mask)
+    std = jnp.sqrt(masked_mean((x - mean) ** 2, mask))
+    return jnp.where(mask, (x - mean) / (std + eps), 0.0)
+
+
+def policy_gradient_loss(
+    log_prob: jax.Array, advantages: jax.Array, mask: jax.Array | None = None
+) -> jax.Array:
+    """Score-function (REINFORCE) surrogate of Williams (1992), negated for minimisation.
+
+        L = -sum_i m_i A_i log pi(a_i | s_i) / sum_i m_i,   grad L = -E_m[A grad log pi(a|s)]
+
+    Its gradient is the likelihood-ratio policy gradient (Williams, 1992, "Simple statistical
+    gradient-following algorithms for connectionist reinforcement learning", eq. 11; Sutton et al., 2000)
+    with `A` a return, a return minus a baseline, or an advantage estimate. `A` is held constant
+    (`stop_gradient`), so a learned baseline inside it receives no policy gradient.
+
+    Args:
+        log_prob: `[N]` log pi(a|s) under the parameters being differentiated.
+        advantages: `[N]` weights of the score function.
+        mask: optional `[N]` bool (or 0/1): entries to average over; `None` uses every entry.
+
+    Returns:
+        Scalar loss.
+    """
+    return -masked_mean(log_prob * jax.lax.stop_gradient(advantages), mask)
+
+
 def ppo_policy_loss(
     log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array, clip_eps: jax.Array
 ) -> tuple[jax.Array, dict[str, jax.Array]]:

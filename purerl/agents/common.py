@@ -1,4 +1,5 @@
-"""Pieces every agent's config and setup share: the environment for a config, action-space checks."""
+"""Pieces every agent's config and setup share: the environment for a config, action-space checks,
+config validation helpers and optimisers."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Any
 
 import optax
 
-from purerl.envs import make, wrappers
+from purerl.config import check_choice
+from purerl.envs import make, registered, wrappers
 from purerl.envs.core import Env
+from purerl.envs.registry import unknown_name_message
+from purerl.networks import ACTIVATIONS
 
 
 def make_env(env_name: str, algo: str, action_spaces: tuple[str, ...]) -> tuple[Env, Any]:
@@ -34,3 +38,52 @@ def adam_with_clipping(
 ) -> optax.GradientTransformation:
     """Global-norm clipping followed by Adam; both arguments may be traced (swept) values or schedules."""
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=eps))
+
+
+def rmsprop_with_clipping(
+    learning_rate: Any, max_grad_norm: Any, decay: Any = 0.99, eps: float = 1e-5
+) -> optax.GradientTransformation:
+    """Global-norm clipping followed by RMSProp (Tieleman & Hinton, 2012) as A2C implementations use it.
+
+    `v <- decay * v + (1 - decay) * g^2`, step `-lr * g / (sqrt(v) + eps)`: `eps` outside the square
+    root and `v` starting at 0, the PyTorch convention (optax's default puts `eps` inside the root).
+    """
+    return optax.chain(
+        optax.clip_by_global_norm(max_grad_norm),
+        optax.rmsprop(learning_rate, decay=decay, eps=eps, eps_in_sqrt=False),
+    )
+
+
+def check_env_name(config: Any) -> None:
+    """`config.env_name` must be registered (`ValueError` listing the closest names otherwise)."""
+    if config.env_name not in registered():
+        raise ValueError(
+            f"{type(config).__name__}.env_name: "
+            + unknown_name_message("environment", config.env_name, registered())
+        )
+
+
+def check_network_options(config: Any) -> None:
+    """Validate `hidden_sizes` (stored back as a tuple, so the config stays hashable), `network` and
+    `activation` of a config with those fields."""
+    name = type(config).__name__
+    object.__setattr__(config, "hidden_sizes", tuple(config.hidden_sizes))
+    sizes = config.hidden_sizes
+    if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
+        raise ValueError(f"{name}.hidden_sizes must be positive integers, got {sizes!r}")
+    check_choice(config, "network", ("mlp", "minatar_cnn"))
+    check_choice(config, "activation", tuple(ACTIVATIONS))
+
+
+def check_eval_options(config: Any, num_updates: int) -> None:
+    """`eval_every` and `eval_max_steps` are non-negative ints (0 = automatic) and `eval_every` fits
+    in the run's `num_updates`."""
+    name = type(config).__name__
+    for field in ("eval_every", "eval_max_steps"):
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}.{field} must be a non-negative integer (0 = automatic), got {value!r}")
+    if config.eval_every > num_updates:
+        raise ValueError(
+            f"{name}.eval_every={config.eval_every} exceeds the number of updates ({num_updates})"
+        )

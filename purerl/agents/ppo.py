@@ -15,22 +15,25 @@ import jax.numpy as jnp
 import optax
 
 from purerl import returns, rollout
-from purerl.agents.common import adam_with_clipping, make_env
-from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import (
-    NON_NEGATIVE,
-    POSITIVE,
-    UNIT,
-    Range,
-    check_choice,
-    check_positive_int,
-    validate_hparams,
+from purerl.agents.actor_critic import (
+    ObsNormalizer,
+    eval_blocks,
+    linear_decay,
+    make_actor_critic,
+    make_policy_evaluator,
 )
-from purerl.envs import registered
-from purerl.envs.registry import unknown_name_message
+from purerl.agents.common import (
+    adam_with_clipping,
+    check_env_name,
+    check_eval_options,
+    check_network_options,
+    make_env,
+)
+from purerl.agents.registry import AlgoSpec, register_algorithm
+from purerl.config import NON_NEGATIVE, POSITIVE, UNIT, Range, check_positive_int, validate_hparams
 from purerl.loop import Agent
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
-from purerl.networks import ACTIVATIONS, ActorCritic
+from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
@@ -80,18 +83,11 @@ class PPOConfig:
     eval_max_steps: int = 0
 
     def __post_init__(self):
-        if self.env_name not in registered():
-            raise ValueError(
-                "PPOConfig.env_name: " + unknown_name_message("environment", self.env_name, registered())
-            )
+        check_env_name(self)
         check_positive_int(
             self, "total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches", "eval_episodes"
         )
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
-            raise ValueError(f"PPOConfig.hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
-        check_choice(self, "network", ("mlp", "minatar_cnn"))
-        check_choice(self, "activation", tuple(ACTIVATIONS))
+        check_network_options(self)
         batch = self.num_envs * self.num_steps
         if batch % self.num_minibatches:
             raise ValueError(
@@ -103,16 +99,7 @@ class PPOConfig:
                 f"PPOConfig.total_timesteps={self.total_timesteps} is smaller than one update "
                 f"(num_envs * num_steps = {batch})"
             )
-        for name in ("eval_every", "eval_max_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"PPOConfig.{name} must be a non-negative integer (0 = automatic), got {value!r}"
-                )
-        if self.eval_every > self.num_updates:
-            raise ValueError(
-                f"PPOConfig.eval_every={self.eval_every} exceeds the number of updates ({self.num_updates})"
-            )
+        check_eval_options(self, self.num_updates)
 
     @property
     def num_updates(self) -> int:
@@ -167,18 +154,11 @@ def make_agent(config: PPOConfig) -> Agent:
         from purerl.envs import wrappers
 
         train_env = wrappers.normalize_reward(train_env)
-    action_dim = spec.action_space.n if spec.discrete_actions else spec.action_space.shape[0]
-    network = ActorCritic(
-        action_dim,
-        spec.discrete_actions,
-        config.network,
-        config.hidden_sizes,
-        config.activation,
-        config.init_log_std,
+    network = make_actor_critic(
+        spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
     )
-    num_updates = config.num_updates
-    eval_every = config.eval_every or max(1, num_updates // 20)
-    num_blocks = num_updates // eval_every
+    norm = ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
+    eval_every, num_blocks = eval_blocks(config.num_updates, config.eval_every)
     steps_per_update = config.num_envs * config.num_steps
     grad_steps_per_update = config.num_epochs * config.num_minibatches
     eval_max_steps = config.eval_max_steps or spec.max_episode_steps
@@ -186,25 +166,18 @@ def make_agent(config: PPOConfig) -> Agent:
     def optimizer(hparams: PPOHParams) -> optax.GradientTransformation:
         if not config.anneal_lr:
             return adam_with_clipping(hparams.learning_rate, hparams.max_grad_norm)
-        total = num_blocks * eval_every * grad_steps_per_update
-
-        def schedule(count):
-            # Decay per update (not per gradient step), ending at 1/num_updates of the initial rate.
-            done_updates = (count // grad_steps_per_update) * grad_steps_per_update
-            return hparams.learning_rate * (1.0 - done_updates / total)
-
+        schedule = linear_decay(hparams.learning_rate, num_blocks * eval_every, grad_steps_per_update)
         return adam_with_clipping(schedule, hparams.max_grad_norm)
 
-    def norm(obs_stats, obs):
-        return obs_stats.normalize(obs) if config.normalize_obs else obs
+    policy_evaluator = make_policy_evaluator(
+        env, env_params, network, norm, config.eval_episodes, eval_max_steps, config.eval_greedy
+    )
 
     def init(key: PRNGKey, hparams: PPOHParams) -> PPOState:
         key_net, key_env = jax.random.split(key)
         envs = rollout.reset_batch(train_env, env_params, key_env, config.num_envs)
         params = network.init(key_net, envs.obs)
-        obs_stats = RunningMeanStd.create(spec.observation_space.shape)
-        if config.normalize_obs:
-            obs_stats = obs_stats.update_batch(envs.obs)
+        obs_stats = norm.init(envs.obs)
         return PPOState(params, optimizer(hparams).init(params), obs_stats, envs, jnp.zeros((), jnp.int32))
 
     def loss_fn(params, obs_stats, batch, hparams):
@@ -267,18 +240,14 @@ def make_agent(config: PPOConfig) -> Agent:
         (params, opt_state), metrics = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(key_learn, config.num_epochs)
         )
-        obs_stats = state.obs_stats.update_batch(flat["obs"]) if config.normalize_obs else state.obs_stats
+        obs_stats = norm.update(state.obs_stats, flat["obs"])
         metrics = {k: v.mean() for k, v in metrics.items()}
         metrics.update(rollout.episode_metrics(info))
         new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1)
         return new_state, metrics
 
     def evaluate(state: PPOState, hparams: PPOHParams, key: PRNGKey):
-        def act(obs, key):
-            pi = network.apply(state.params, norm(state.obs_stats, obs), method=ActorCritic.policy)
-            return pi.mode() if config.eval_greedy else pi.sample(key)
-
-        return rollout.evaluate(env, env_params, act, key, config.eval_episodes, eval_max_steps)
+        return policy_evaluator(state.params, state.obs_stats, key)
 
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
 
