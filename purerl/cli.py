@@ -2,20 +2,27 @@
 
 purerl train ppo --env CartPole-v1 --seeds 64 --total-timesteps 500000 --out runs/x
 purerl train ppo --env CartPole-v1 --set num_envs=8 --sweep learning_rate=1e-4,3e-4,1e-3
+purerl train ppo --env CartPole-v1 --seeds 4096 --out runs/x --resume     # continue after a kill
 purerl envs
 purerl algos
+
+Every input is checked before anything is compiled: a typo fails in about a second with a message that
+names the field, its valid range and, for unknown names, the closest valid ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from purerl.config import field_names
 from purerl.envs.registry import unknown_name_message
+
+_MAX_SEED = 2**32
 
 
 def _parse_value(field: str, text: str, default: Any) -> Any:
@@ -29,15 +36,32 @@ def _parse_value(field: str, text: str, default: Any) -> Any:
                 return False
             raise ValueError("expected true/false")
         if isinstance(default, int):
-            value = float(text)
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError("expected an integer") from None
             if not value.is_integer():
                 raise ValueError("expected an integer")
             return int(value)
         if isinstance(default, float):
-            return float(text)
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError("expected a number") from None
         if isinstance(default, tuple):
-            parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
-            return tuple(int(p) for p in parts)
+            if text.strip().startswith("{"):  # a mapping such as env_kwargs, as JSON
+                try:
+                    mapping = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"invalid JSON ({err})") from None
+                if not isinstance(mapping, dict):
+                    raise ValueError("expected a JSON object")
+                return mapping
+            parts = [p.strip() for p in text.strip("()[] ").split(",") if p.strip()]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("expected comma-separated integers, e.g. 64,64") from None
         return text
     except ValueError as err:
         raise ValueError(f"--set {field}={text!r}: {err} (field type {type(default).__name__})") from None
@@ -51,14 +75,18 @@ def _split_assignment(flag: str, item: str) -> tuple[str, str]:
 
 
 def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
-    """Defaults table -> `--total-timesteps` -> `--set` overrides. Returns `(spec, config, hparams)`."""
+    """Defaults table -> `--total-timesteps` -> `--set` overrides. Returns `(spec, config, hparams)`.
+
+    Both are validated here (the config in its `__post_init__`, the hyperparameters by the algorithm's
+    `validate_hparams`), so every `ValueError` is raised before anything is traced.
+    """
     from purerl.agents import get_algorithm
     from purerl.defaults import defaults_for
     from purerl.envs import registered
 
     spec = get_algorithm(algo)
     if env not in registered():
-        raise ValueError(unknown_name_message("environment", env, registered()))
+        raise ValueError("--env: " + unknown_name_message("environment", env, registered()))
     config_over, hparam_over = defaults_for(algo, env)
     config_over = {**config_over, "env_name": env}
     if total_timesteps is not None:
@@ -76,10 +104,14 @@ def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_tim
         else:
             valid = config_fields + hparam_fields
             raise ValueError("--set: " + unknown_name_message(f"{algo} field", name, valid))
-    return spec, spec.config_cls(**config_over), spec.hparams_cls(**hparam_over)
+    config = spec.config_cls(**config_over)
+    hparams = spec.hparams_cls(**hparam_over)
+    spec.validate_hparams(hparams)
+    return spec, config, hparams
 
 
 def parse_sweep(spec, items: Sequence[str]) -> dict[str, list[float]]:
+    """`--sweep FIELD=V1,V2,...` items -> `{field: [values]}` (a grid over all given fields)."""
     sweep: dict[str, list[float]] = {}
     for item in items:
         name, text = _split_assignment("--sweep", item)
@@ -94,6 +126,8 @@ def parse_sweep(spec, items: Sequence[str]) -> dict[str, list[float]]:
                 + unknown_name_message(f"{spec.name} hyperparameter", name, spec.hparams_cls._fields)
                 + hint
             )
+        if name in sweep:
+            raise ValueError(f"--sweep {name} is given twice: list all its values in one --sweep")
         try:
             values = [float(v) for v in text.split(",") if v.strip()]
         except ValueError:
@@ -104,33 +138,107 @@ def parse_sweep(spec, items: Sequence[str]) -> dict[str, list[float]]:
     return sweep
 
 
+def _seeds_cell(entry: dict[str, Any], num_seeds: int) -> str:
+    return f"{entry['num_healthy']}/{num_seeds}"
+
+
 def format_table(summary: dict[str, Any]) -> str:
-    """The end-of-run table: one row per setting."""
+    """The end-of-run table: one row per setting; statistics are over the healthy (not diverged) seeds."""
     from purerl.stats import format_ci
 
-    header = f"{'setting':<36} {'final return IQM [95% CI]':>30} {'mean':>9} {'seeds':>6}"
+    header = f"{'setting':<36} {'final return IQM [95% CI]':>30} {'mean':>9} {'seeds ok':>9}"
     rows = []
-    settings = summary.get("sweep") or [{"hparams": {}, "final_return": summary["final_return"]}]
+    num_seeds = summary["num_seeds"]
+    settings = summary.get("sweep") or [{"hparams": {}, **summary}]
     for s in settings:
         label = ", ".join(f"{k}={v:g}" for k, v in s["hparams"].items()) or "default"
         fr = s["final_return"]
-        rows.append(f"{label:<36} {format_ci(fr):>30} {fr['mean']:>9.1f} {fr['num_seeds']:>6}")
-    footer = (
+        if fr is None:
+            rows.append(f"{label:<36} {'all seeds diverged':>30} {'-':>9} {_seeds_cell(s, num_seeds):>9}")
+        else:
+            rows.append(f"{label:<36} {format_ci(fr):>30} {fr['mean']:>9.1f} {_seeds_cell(s, num_seeds):>9}")
+    lines = [header, "-" * len(header), *rows]
+    num_diverged = summary.get("num_diverged", 0)
+    if num_diverged:
+        total = num_seeds * len(settings)
+        shown = ", ".join(str(d) for d in summary["diverged_seeds"][:10])
+        more = ", ..." if num_diverged > 10 else ""
+        lines.append(
+            f"{num_diverged} of {total} runs diverged (NaN/inf; frozen, excluded from the statistics): "
+            f"{'[setting, seed] ' if summary.get('sweep') else 'seeds '}{shown}{more}"
+        )
+    speed = summary.get("env_steps_per_second")
+    lines.append(
         f"{summary['algo']} on {summary['env']}: {summary['total_timesteps']:,} env steps per seed, "
-        f"{summary['env_steps_per_second']:,.0f} env steps/s, compile {summary['compile_seconds']:.1f} s, "
-        f"run {summary['run_seconds']:.1f} s"
+        + (f"{speed:,.0f} env steps/s, " if speed else "")
+        + f"compile {summary['compile_seconds']:.1f} s, run {summary['run_seconds']:.1f} s"
+        + (
+            f" (resumed at block {summary['resumed_from_block']})"
+            if summary.get("resumed_from_block")
+            else ""
+        )
     )
-    return "\n".join([header, "-" * len(header), *rows, footer])
+    if not summary.get("complete", True):
+        lines.append(
+            f"stopped after block {summary['blocks_done']} of {summary['num_blocks']}: continue with --resume"
+        )
+    return "\n".join(lines)
+
+
+def _check_train_flags(args: argparse.Namespace) -> None:
+    """Flag values argparse cannot check by type alone, named as the user typed them."""
+    positive = {"--seeds": args.seeds, "--chunks": args.chunks, "--keep-checkpoints": args.keep_checkpoints}
+    for flag, value in positive.items():
+        if value < 1:
+            raise ValueError(f"{flag} must be a positive integer, got {value}")
+    if args.total_timesteps is not None and args.total_timesteps < 1:
+        raise ValueError(f"--total-timesteps must be a positive integer, got {args.total_timesteps}")
+    if not 0 <= args.seed < _MAX_SEED:
+        raise ValueError(f"--seed must be in [0, 2**32), got {args.seed}")
+    if args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0 = never), got {args.checkpoint_every}")
+    if args.stop_after_chunks is not None and args.stop_after_chunks < 1:
+        raise ValueError(f"--stop-after-chunks must be a positive integer, got {args.stop_after_chunks}")
+    if isinstance(args.resume, str):
+        if args.out is not None and args.out != args.resume:
+            raise ValueError(f"--resume {args.resume} and --out {args.out} name different directories")
+        args.out = args.resume
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs the run's results directory: --resume DIR or --out DIR --resume")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the saved run or replace it")
+    if args.stop_after_chunks is not None and args.out is None:
+        raise ValueError("--stop-after-chunks needs --out: a stopped run continues from its checkpoint")
+
+
+def _init_distributed(args: argparse.Namespace) -> None:
+    """`jax.distributed.initialize()` before anything touches a device (auto-detects Slurm, Open MPI and
+    cloud TPU settings when the flags are not given)."""
+    import jax
+
+    kwargs = {
+        "coordinator_address": args.coordinator_address,
+        "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    jax.distributed.initialize(**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    _check_train_flags(args)
     spec, config, hparams = build_config_and_hparams(args.algo, args.env, args.set, args.total_timesteps)
     sweep = parse_sweep(spec, args.sweep)
     settings = None
     if sweep:
+        import numpy as np
+
         from purerl.runner import stack_hparams
 
+        # Checked as typed (float64), so the message shows 0.9 rather than its float32 rounding.
+        spec.validate_hparams(hparams._replace(**{k: np.asarray(v) for k, v in sweep.items()}))
         hparams, settings = stack_hparams(spec.hparams_cls, hparams, sweep)
+    if args.distributed:
+        _init_distributed(args)
     from purerl.runner import run
 
     result = run(
@@ -144,10 +252,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         num_chunks=args.chunks,
         out_dir=args.out,
         progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
+        resume=bool(args.resume),
+        overwrite=args.overwrite,
+        stop_after_chunks=args.stop_after_chunks,
+        debug_nans=args.debug_nans,
     )
-    print(format_table(result.summary))
-    if args.out:
-        print(f"results written to {args.out}")
+    import jax
+
+    if jax.process_index() == 0:
+        print(format_table(result.summary))
+        if args.out and result.summary["complete"]:
+            print(f"results written to {args.out}")
     return 0
 
 
@@ -177,7 +294,7 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("algo", help="algorithm name (see `purerl algos`)")
     train.add_argument("--env", required=True, help="environment name (see `purerl envs`)")
     train.add_argument("--seeds", type=int, default=16, help="number of seeds (default 16)")
-    train.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    train.add_argument("--seed", type=int, default=0, help="base seed, in [0, 2**32) (default 0)")
     train.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
     train.add_argument(
         "--set",
@@ -195,6 +312,47 @@ def make_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", default=None, help="results directory")
     train.add_argument("--chunks", type=int, default=20, help="progress updates during the run (default 20)")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="checkpoint every N chunks when --out is given (default 1; 0 = never)",
+    )
+    train.add_argument(
+        "--keep-checkpoints", type=int, default=2, metavar="K", help="keep the last K checkpoints (default 2)"
+    )
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="DIR",
+        help="continue the run in --out (or DIR) from its last checkpoint; the settings must match",
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    train.add_argument(
+        "--stop-after-chunks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run at most N chunks, checkpoint and exit (for time-limited job slots; continue with --resume)",
+    )
+    train.add_argument(
+        "--debug-nans",
+        action="store_true",
+        help="raise at the first operation producing a NaN (jax_debug_nans; slow) instead of freezing seeds",
+    )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: call jax.distributed.initialize() and shard the seeds over every host's devices",
+    )
+    train.add_argument(
+        "--coordinator-address", default=None, help="with --distributed: host:port of process 0"
+    )
+    train.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of hosts")
+    train.add_argument("--process-id", type=int, default=None, help="with --distributed: this host's index")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
     sub.add_parser("envs", help="list registered environments").set_defaults(func=_cmd_envs)

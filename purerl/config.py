@@ -22,6 +22,24 @@ def check_positive_int(obj: Any, *names: str) -> None:
             raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")
 
 
+def check_bool(obj: Any, *names: str) -> None:
+    """Each named field of `obj` must be a bool (a string such as "no" would silently count as True)."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{type(obj).__name__}.{name} must be True or False, got {value!r}")
+
+
+def check_number(obj: Any, name: str, valid: Range | None = None) -> None:
+    """The named field of `obj` must be a finite real number (inside `valid`, if given)."""
+    value = getattr(obj, name)
+    ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+    ok = ok and math.isfinite(value) and (valid is None or valid.contains(np.asarray(value)))
+    if not ok:
+        where = f" in {valid.describe()}" if valid is not None else ""
+        raise ValueError(f"{type(obj).__name__}.{name} must be a finite number{where}, got {value!r}")
+
+
 def check_choice(obj: Any, name: str, choices: tuple[Any, ...]) -> None:
     value = getattr(obj, name)
     if value not in choices:
@@ -65,7 +83,13 @@ UNIT = Range(0.0, 1.0)
 def validate_hparams(hparams: NamedTuple, ranges: Mapping[str, Range]) -> None:
     """Check every field (scalar or a stacked sweep array) is finite and inside its range."""
     for name in hparams._fields:
-        value = np.asarray(getattr(hparams, name), dtype=np.float64)
+        try:
+            value = np.asarray(getattr(hparams, name), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{type(hparams).__name__}.{name} must be a number (or an array of numbers for a sweep), "
+                f"got {getattr(hparams, name)!r}"
+            ) from None
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{type(hparams).__name__}.{name} must be finite, got {value.tolist()}")
         valid = ranges.get(name)

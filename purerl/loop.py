@@ -7,6 +7,10 @@ key of block `b` is `fold_in(loop_key, b)` whichever chunk runs it.
 
 Evaluation sits at block boundaries (never behind a `lax.cond`, which `vmap` would turn into computing
 both branches every iteration).
+
+Every block ends with a finite-check: a seed whose state or metrics hold a NaN or inf is *frozen* (it
+keeps its last finite state for the rest of the run, its later metrics are NaN) and `metrics["healthy"]`
+records it, so one diverged seed never spoils the statistics of the others.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ class TrainOutput(NamedTuple):
     Attributes:
         state: the final training state (params, optimiser state, env state, ...).
         metrics: dict; per-update metrics have shape `[num_blocks, eval_every]`, evaluation metrics
-            `[num_blocks]`.
+            `[num_blocks]`; `metrics["healthy"]` (`[num_blocks]` bool) is False from the block in which
+            the seed stopped being finite (see `run_blocks`).
     """
 
     state: Any
@@ -75,15 +80,53 @@ def run_block(agent: Agent, state: Any, hparams: Any, key: PRNGKey) -> tuple[Any
     return state, {**train_metrics, **eval_metrics}
 
 
+def all_finite(tree: Any) -> jax.Array:
+    """Bool scalar: no floating-point leaf of `tree` holds a NaN or an inf (other leaves are ignored)."""
+    checks = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree.leaves(tree)
+        if jnp.issubdtype(getattr(leaf, "dtype", jnp.float32), jnp.inexact)
+    ]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
+
+
+def _freeze(healthy: jax.Array, new: Any, old: Any) -> Any:
+    # `lax.select` rather than `jnp.where`: it also accepts typed PRNG-key leaves.
+    return jax.tree.map(lambda n, o: jax.lax.select(jnp.broadcast_to(healthy, jnp.shape(n)), n, o), new, old)
+
+
 def run_blocks(
-    agent: Agent, state: Any, hparams: Any, loop_key: PRNGKey, block_indices: jax.Array
-) -> tuple[Any, dict[str, jax.Array]]:
-    """Run the blocks whose indices are given (`[K]` int32), in order. Metrics gain a leading `[K]`."""
+    agent: Agent,
+    carry: tuple[Any, jax.Array],
+    hparams: Any,
+    loop_key: PRNGKey,
+    block_indices: jax.Array,
+) -> tuple[tuple[Any, jax.Array], dict[str, jax.Array]]:
+    """Run the blocks whose indices are given (`[K]` int32), in order, guarding against divergence.
 
-    def body(state, index):
-        return run_block(agent, state, hparams, jax.random.fold_in(loop_key, index))
+    Args:
+        carry: `(state, healthy)`; `healthy` is a bool scalar (True at the start of a run).
 
-    return jax.lax.scan(body, state, block_indices)
+    Returns:
+        `((state, healthy), metrics)`; metrics gain a leading `[K]` and a `"healthy"` entry `[K]`.
+        After a block whose new state or metrics are not all finite, `healthy` is False for good, the
+        state stays at its last finite value (checked per block, not per update, so the check costs
+        one pass over the state per `eval_every` updates) and floating-point metrics are NaN.
+        Freezing keeps the previous state alive during the block, so a block holds two copies of the
+        state (replay buffers included) at its end.
+    """
+
+    def body(carry, index):
+        state, healthy = carry
+        new_state, metrics = run_block(agent, state, hparams, jax.random.fold_in(loop_key, index))
+        healthy = healthy & all_finite(new_state) & all_finite(metrics)
+        metrics = {
+            name: jnp.where(healthy, value, jnp.nan) if jnp.issubdtype(value.dtype, jnp.inexact) else value
+            for name, value in metrics.items()
+        }
+        return (_freeze(healthy, new_state, state), healthy), {**metrics, "healthy": healthy}
+
+    return jax.lax.scan(body, carry, block_indices)
 
 
 def split_run_key(key: PRNGKey) -> tuple[PRNGKey, PRNGKey]:
@@ -102,7 +145,7 @@ def make_train_fn(agent: Agent) -> Callable[[PRNGKey, Any], TrainOutput]:
         init_key, loop_key = split_run_key(key)
         state = agent.init(init_key, hparams)
         indices = jnp.arange(agent.num_blocks, dtype=jnp.int32)
-        state, metrics = run_blocks(agent, state, hparams, loop_key, indices)
+        (state, _), metrics = run_blocks(agent, (state, jnp.asarray(True)), hparams, loop_key, indices)
         return TrainOutput(state, metrics)
 
     return train

@@ -20,14 +20,22 @@ from purerl.spaces import Box
 
 
 def clip_action(env: Env) -> Env:
-    """Clip continuous actions into the action box before they reach the environment.
+    """Clip actions into the action space before they reach the environment.
 
-    Agents store the unclipped sample (its log-probability is what the policy gradient needs) and let
-    this wrapper keep the environment's inputs valid.
+    Continuous actions are clipped into the box: agents store the unclipped sample (its log-probability
+    is what the policy gradient needs) and let this wrapper keep the environment's inputs valid.
+    Discrete actions outside `0 .. n - 1` are clipped to the nearest end: a jitted step cannot raise, and
+    unwrapped envs do not check (gymnax's CartPole would push with `2a - 1` times the force), so the
+    boundary is where an invalid action is made valid. NaN continuous actions are not repaired.
     """
     space = env.spec.action_space
     if not isinstance(space, Box):
-        return env
+        last = space.n - 1
+
+        def step_discrete(key, state, action, params):
+            return env.step(key, state, jnp.clip(action, 0, last), params)
+
+        return Env(env.reset, step_discrete, env.spec)
     low, high = space.low_array, space.high_array
 
     def step(key, state, action, params):

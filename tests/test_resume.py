@@ -1,0 +1,250 @@
+"""Checkpoint and resume: a run stopped after any chunk and resumed equals the uninterrupted run, bit for
+bit; mismatched, corrupt or foreign checkpoints are refused with nothing overwritten.
+
+Uses the tiny PPO sweep of `tests/_tiny_ppo.py` (one compiled program for the whole module, shared with
+test_runner through the runner's cache).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+
+from purerl import cli, io, runner
+from tests._tiny_ppo import FAST_COMPILE, NUM_CHUNKS, TINY_CLI_SETS, run_sweep, trees_equal
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory) -> tuple[runner.RunResult, Path]:
+    """The uninterrupted run (checkpointing after every chunk, keeping the last two)."""
+    out = tmp_path_factory.mktemp("full") / "run"
+    return run_sweep(out_dir=out), out
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory) -> Path:
+    """A run stopped after 2 of 4 chunks: a template that tests copy and then damage."""
+    out = tmp_path_factory.mktemp("stopped") / "run"
+    partial = run_sweep(out_dir=out, stop_after_chunks=2)
+    assert not partial.summary["complete"] and partial.summary["blocks_done"] == 2
+    return out
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return {str(p.relative_to(directory)): p.read_bytes() for p in files}
+
+
+def _assert_same_results(a: runner.RunResult, b: runner.RunResult) -> None:
+    assert trees_equal(a.metrics, b.metrics)
+    assert trees_equal(jax.device_get(a.state), jax.device_get(b.state))
+    assert a.summary["diverged_seeds"] == b.summary["diverged_seeds"]
+    assert [s["final_return"] for s in a.summary["sweep"]] == [s["final_return"] for s in b.summary["sweep"]]
+
+
+def test_keeps_the_last_k_checkpoints_with_their_metrics(full):
+    _, out = full
+    assert sorted(int(p.name) for p in (out / runner.CHECKPOINT_DIR).iterdir()) == [3, 4]
+    assert sorted(p.name for p in (out / runner.CHECKPOINT_METRICS_DIR).iterdir()) == ["3.npz", "4.npz"]
+    with np.load(out / runner.CHECKPOINT_METRICS_DIR / "3.npz", allow_pickle=False) as saved:
+        assert saved["eval_return"].shape[:2] == (4, 3)  # [runs, completed blocks]
+
+
+@pytest.mark.parametrize("stop_after", range(1, NUM_CHUNKS))
+def test_stopped_after_any_chunk_and_resumed_is_bit_identical(full, tmp_path, stop_after):
+    out = tmp_path / "run"
+    partial = run_sweep(out_dir=out, stop_after_chunks=stop_after)
+    assert partial.summary["blocks_done"] == stop_after
+    assert not (out / "summary.json").exists()  # results are written when the run completes
+    resumed = run_sweep(out_dir=out, resume=True)
+    assert resumed.summary["resumed_from_block"] == stop_after
+    assert resumed.summary["complete"]
+    _assert_same_results(full[0], resumed)
+    with np.load(out / "metrics.npz", allow_pickle=False) as a, np.load(full[1] / "metrics.npz") as b:
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b.files)
+
+
+def test_killed_between_checkpoints_resumes_from_the_last_one(full, tmp_path):
+    """Checkpoints every 2 chunks; killed after chunk 3, before its checkpoint, and while orbax was
+    writing one (a leftover temporary directory and a metrics file without its step)."""
+    out = tmp_path / "run"
+    run_sweep(out_dir=out, checkpoint_every=2, stop_after_chunks=3)
+    # The stop forced a checkpoint at 3; remove it to leave what a kill after chunk 3 leaves.
+    shutil.rmtree(out / runner.CHECKPOINT_DIR / "3")
+    (out / runner.CHECKPOINT_DIR / "3.orbax-checkpoint-tmp-1700000000").mkdir()
+    resumed = run_sweep(out_dir=out, checkpoint_every=2, resume=True)
+    assert resumed.summary["resumed_from_block"] == 2
+    _assert_same_results(full[0], resumed)
+
+
+def test_resuming_a_finished_run_reproduces_its_results(full, tmp_path):
+    out = _copy(full[1], tmp_path)
+    again = run_sweep(out_dir=out, resume=True)
+    assert again.summary["resumed_from_block"] == 4  # every block was done: nothing runs
+    _assert_same_results(full[0], again)
+
+
+def test_resume_into_an_empty_directory_starts_the_run(full, tmp_path):
+    """A requeued job can always pass resume=True: with nothing saved it starts from scratch."""
+    fresh = run_sweep(out_dir=tmp_path / "new", resume=True)
+    assert fresh.summary["resumed_from_block"] is None
+    _assert_same_results(full[0], fresh)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"num_seeds": 3}, "num_seeds: saved 2, now 3"),
+        ({"seed": 7}, "seed: saved 0, now 7"),
+        ({"config_field": ("num_envs", 4)}, "config.num_envs: saved 2, now 4"),
+        ({"hparam": ("gamma", 0.9)}, "hparams.gamma"),
+    ],
+)
+def test_resume_refuses_a_different_run_and_changes_nothing(stopped, tmp_path, change, expected):
+    import dataclasses
+
+    from tests._tiny_ppo import NUM_SEEDS, TINY_CONFIG, sweep_hparams
+
+    out = _copy(stopped, tmp_path)
+    before = _snapshot(out)
+    hparams, settings = sweep_hparams()
+    config, num_seeds, seed = TINY_CONFIG, NUM_SEEDS, 0
+    if "num_seeds" in change:
+        num_seeds = change["num_seeds"]
+    if "seed" in change:
+        seed = change["seed"]
+    if "config_field" in change:
+        name, value = change["config_field"]
+        config = dataclasses.replace(config, **{name: value})
+    if "hparam" in change:
+        name, value = change["hparam"]
+        hparams = hparams._replace(**{name: np.full(2, value, np.float32)})
+    with pytest.raises(ValueError, match="cannot resume") as err:
+        runner.run(
+            "ppo",
+            config,
+            hparams,
+            num_seeds,
+            seed=seed,
+            swept=True,
+            sweep_settings=settings,
+            out_dir=out,
+            resume=True,
+            progress=False,
+            compiler_options=FAST_COMPILE,
+        )
+    assert expected in str(err.value)
+    assert _snapshot(out) == before
+
+
+def _damage_arrays(step_dir: Path) -> None:
+    for path in (step_dir / "arrays").rglob("d/*"):
+        if path.is_file():
+            with open(path, "r+b") as f:
+                f.seek(8)
+                f.write(b"\x00garbage" * 16)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda out: _damage_arrays(out / "checkpoints" / "2"), "is corrupt or unreadable"),
+        (lambda out: (out / "checkpoints" / "2" / "meta" / "metadata").write_text("{not json"), "corrupt"),
+        (lambda out: (out / "checkpoint_metrics" / "2.npz").write_bytes(b"PK\x03\x04junk"), "metrics of"),
+        (lambda out: (out / "checkpoint_metrics" / "2.npz").unlink(), "missing or unreadable"),
+        (lambda out: _edit_meta(out, record_sha256="0" * 64), "record_sha256 differs"),
+        (lambda out: _edit_meta(out, num_blocks=7), "num_blocks is 7"),
+        (lambda out: _edit_meta(out, format=99), "not a purerl format-1 checkpoint"),
+        (lambda out: (out / "config.json").write_text("{"), "config.json is unreadable"),
+    ],
+    ids=["arrays", "meta", "metrics-npz", "metrics-missing", "foreign", "layout", "format", "config-json"],
+)
+def test_corrupt_or_foreign_checkpoint_is_refused_and_nothing_overwritten(
+    stopped, tmp_path, damage, expected
+):
+    out = _copy(stopped, tmp_path)
+    damage(out)
+    before = _snapshot(out)
+    with pytest.raises(ValueError) as err:
+        run_sweep(out_dir=out, resume=True)
+    assert expected in str(err.value)
+    assert _snapshot(out) == before
+
+
+def _edit_meta(out: Path, **changes: Any) -> None:
+    path = out / "checkpoints" / "2" / "meta" / "metadata"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def test_checkpoint_holds_raw_key_data_and_npz_without_pickles(stopped):
+    meta = json.loads((stopped / "checkpoints" / "2" / "meta" / "metadata").read_text())
+    assert meta["next_block"] == 2 and meta["chunk_blocks"] == 1 and meta["num_runs"] == 4
+    with np.load(stopped / "checkpoint_metrics" / "2.npz", allow_pickle=False) as saved:
+        assert all(saved[k].dtype != object for k in saved.files)
+    assert io.read_json(stopped / "config.json")["num_seeds"] == 2
+
+
+# ----------------------------------------------------------------------------------------------------
+# The command line
+
+
+@pytest.fixture
+def fast_cli(monkeypatch):
+    """The CLI's `run`, compiled with the suite's fast options so it shares the cached program."""
+    monkeypatch.setattr(runner, "run", functools.partial(runner.run, compiler_options=FAST_COMPILE))
+
+
+def _train_argv(out: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "ppo",
+        "--env=CartPole-v1",
+        *TINY_CLI_SETS,
+        "--sweep=learning_rate=0.00025,1e30",
+        "--seeds=2",
+        f"--chunks={NUM_CHUNKS}",
+        f"--out={out}",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_cli_stop_then_resume(full, tmp_path, fast_cli, capsys):
+    out = tmp_path / "run"
+    assert cli.main(_train_argv(out, "--stop-after-chunks=2")) == 0
+    assert "stopped after block 2 of 4: continue with --resume" in capsys.readouterr().out
+    assert cli.main(_train_argv(out, f"--resume={out}")) == 0
+    printed = capsys.readouterr().out
+    assert "resumed at block 2" in printed and "2 of 4 runs diverged" in printed
+    with np.load(out / "metrics.npz", allow_pickle=False) as a, np.load(full[1] / "metrics.npz") as b:
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b.files)
+    # Without --resume (or --overwrite) the finished run is protected.
+    assert cli.main(_train_argv(out)) == 2
+    assert "already holds this run; pass resume=True (--resume)" in capsys.readouterr().err
+    assert cli.main(_train_argv(out, "--seeds=3", "--resume")) == 2
+    assert "num_seeds: saved 2, now 3" in capsys.readouterr().err
+
+
+def test_cli_overwrite_replaces_a_different_run(full, tmp_path, fast_cli, capsys):
+    out = _copy(full[1], tmp_path)
+    assert cli.main(_train_argv(out, "--seed=5")) == 2
+    assert "already holds a different run" in capsys.readouterr().err
+    assert cli.main(_train_argv(out, "--seed=5", "--overwrite", "--stop-after-chunks=1")) == 0
+    assert io.read_json(out / "config.json")["seed"] == 5
+    assert not (out / "summary.json").exists()  # the old run's results went with it
+    assert sorted(int(p.name) for p in (out / runner.CHECKPOINT_DIR).iterdir()) == [1]
