@@ -1,0 +1,20 @@
+"""Pure environments: the `Env` contract, wrappers, the gymnax adapter, native envs and the registry."""
+
+from functools import partial
+
+from purerl.envs import wrappers
+from purerl.envs.bandits import make_bernoulli_bandit
+from purerl.envs.chain import make_combination_lock
+from purerl.envs.core import Env, EnvSpec
+from purerl.envs.gymnax import GYMNAX_NAMES, make_gymnax
+from purerl.envs.probes import PROBES
+from purerl.envs.registry import make, register, registered
+
+for _name in GYMNAX_NAMES:
+    register(_name, partial(make_gymnax, _name))
+for _name, _factory in PROBES.items():
+    register(_name, _factory)
+register("Bandit-Bernoulli-v0", make_bernoulli_bandit)
+register("CombinationLock-v0", make_combination_lock)
+
+__all__ = ["Env", "EnvSpec", "make", "register", "registered", "wrappers"]
