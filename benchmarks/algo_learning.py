@@ -1,8 +1,9 @@
 """Learning results for every algorithm: final evaluation return IQM [95% CI] over many seeds.
 
 Each entry runs through the same runner as `purerl train` (defaults table + overrides), writes its
-results directory under runs/algo_learning/, and is merged into benchmarks/results/algo_learning.json,
-from which benchmarks/results/algo_learning.md (the README table) is regenerated.
+results directory under runs/algo_learning/ and its summary to
+benchmarks/results/algo_learning/<algo>_<env>.json (one file per entry, so entries can run in parallel or
+be re-run alone); benchmarks/results/algo_learning.md (the README table) is regenerated from all of them.
 
     python benchmarks/algo_learning.py                      # every entry
     python benchmarks/algo_learning.py --only dqn:CartPole-v1 sac:Pendulum-v1
@@ -18,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-RESULTS = Path("benchmarks/results/algo_learning.json")
+RESULTS = Path("benchmarks/results/algo_learning")
 TABLE = Path("benchmarks/results/algo_learning.md")
 
 # (algo, env, seeds, total_timesteps or None for the defaults table's value, target)
@@ -74,9 +75,17 @@ def run_entry(algo: str, env: str, seeds: int, timesteps: int | None) -> dict:
     return summary
 
 
-def write_table(results: dict) -> None:
+def load_results() -> dict:
+    from purerl import io
+
+    return {path.stem: io.read_json(path) for path in sorted(RESULTS.glob("*.json"))}
+
+
+def write_table() -> None:
     from purerl import io
     from purerl.stats import format_ci
+
+    results = load_results()
 
     lines = [
         "| algorithm | env | seeds | env steps / seed | final return IQM [95% CI] | target "
@@ -84,7 +93,7 @@ def write_table(results: dict) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for algo, env, *_ in ENTRIES:
-        r = results.get(f"{algo}:{env}")
+        r = results.get(f"{algo}_{env}")
         if r is None:
             continue
         lines.append(
@@ -92,7 +101,7 @@ def write_table(results: dict) -> None:
             f"| {format_ci(r['final_return'])} | "
             f"{r.get('target', '')} | {r['env_steps_per_second']:,.0f} | {r['wall_seconds']:.0f} |"
         )
-    baselines = results.get("random_baselines", {})
+    baselines = {k.removeprefix("random_"): v for k, v in results.items() if k.startswith("random_")}
     if baselines:
         lines.append("")
         lines.append(
@@ -112,23 +121,21 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="entries as algo:env")
     parser.add_argument("--seeds", type=int, default=None, help="override the seed count of every entry")
     args = parser.parse_args()
-    results = io.read_json(RESULTS) if RESULTS.exists() else {}
     for algo, env, seeds, timesteps, target in ENTRIES:
         key = f"{algo}:{env}"
         if args.only is not None and key not in args.only:
             continue
         summary = run_entry(algo, env, args.seeds or seeds, timesteps)
         summary["target"] = target
-        results[key] = summary
-        if env.endswith("MinAtar"):
-            results.setdefault("random_baselines", {})[env] = random_policy_return(env)
-        io.write_json(RESULTS, results)  # after every entry: an interrupted sweep keeps what it finished
+        io.write_json(RESULTS / f"{algo}_{env}.json", summary)
+        if env.endswith("MinAtar") and not (RESULTS / f"random_{env}.json").exists():
+            io.write_json(RESULTS / f"random_{env}.json", random_policy_return(env))
         print(
             f"{key}: IQM {summary['final_return']['iqm']:.1f} "
             f"[{summary['final_return']['ci_low']:.1f}, {summary['final_return']['ci_high']:.1f}]",
             flush=True,
         )
-    write_table(results)
+    write_table()
     print(TABLE.read_text())
 
 
