@@ -43,7 +43,7 @@ def policy_gradient_loss(
         L = -sum_i m_i A_i log pi(a_i | s_i) / sum_i m_i,   grad L = -E_m[A grad log pi(a|s)]
 
     Its gradient is the likelihood-ratio policy gradient (Williams, 1992, "Simple statistical
-    gradient-following algorithms for connectionist reinforcement learning", eq. 11; Sutton et al., 2000)
+    gradient-following algorithms for connectionist reinforcement learning"; Sutton et al., 2000)
     with `A` a return, a return minus a baseline, or an advantage estimate. `A` is held constant
     (`stop_gradient`), so a learned baseline inside it receives no policy gradient.
 

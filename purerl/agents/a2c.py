@@ -33,6 +33,7 @@ from purerl.agents.actor_critic import (
     linear_decay,
     make_actor_critic,
     make_policy_evaluator,
+    make_training_env,
 )
 from purerl.agents.common import (
     adam_with_clipping,
@@ -79,6 +80,7 @@ class A2CConfig:
         activation: one of `networks.ACTIVATIONS`.
         anneal_lr: decay the learning rate linearly towards 0 over the run.
         normalize_obs: standardise observations with running statistics kept in the agent state.
+        normalize_reward: scale rewards by the running std of the discounted return.
         init_log_std: initial log-std of the Gaussian policy (continuous actions).
         eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
         eval_episodes: evaluation episodes per evaluation.
@@ -99,6 +101,7 @@ class A2CConfig:
     activation: str = "tanh"
     anneal_lr: bool = True
     normalize_obs: bool = False
+    normalize_reward: bool = False
     init_log_std: float = 0.0
     eval_every: int = 0
     eval_episodes: int = 16
@@ -117,7 +120,13 @@ class A2CConfig:
                 f"{name}.n_step must be an integer in [0, num_steps={self.num_steps}] (0 = num_steps), "
                 f"got {n!r}"
             )
-        for field in ("normalize_advantages", "anneal_lr", "normalize_obs", "eval_greedy"):
+        for field in (
+            "normalize_advantages",
+            "anneal_lr",
+            "normalize_obs",
+            "normalize_reward",
+            "eval_greedy",
+        ):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"{name}.{field} must be a bool, got {getattr(self, field)!r}")
         check_network_options(self)
@@ -276,7 +285,7 @@ def make_agent(config: A2CConfig) -> Agent:
     """Build A2C's pure functions for `config` (see `purerl.loop.Agent`)."""
     env, env_params = make_env(config.env_name, "a2c", SPEC.action_spaces)
     spec = env.spec
-    train_env = rollout.training_env(env)
+    train_env = make_training_env(env, config.normalize_reward)
     network = make_actor_critic(
         spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
     )

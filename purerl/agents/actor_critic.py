@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 
 from purerl import rollout
+from purerl.envs import wrappers
 from purerl.envs.core import Env, EnvSpec
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
@@ -36,6 +37,18 @@ def make_actor_critic(
     return ActorCritic(
         action_dim, spec.discrete_actions, torso, tuple(hidden_sizes), activation, init_log_std
     )
+
+
+def make_training_env(env: Env, normalize_reward: bool = False) -> Env:
+    """The stack an on-policy agent collects with: auto-reset and episode statistics, and optionally
+    rewards scaled by the running std of the discounted return (`wrappers.normalize_reward`).
+
+    The reward wrapper sits outside `episode_stats`, so reported episode returns stay on the raw scale.
+    Its statistics live in each environment's state: agents that reset their environments every update
+    would restart them each time, so only agents with persistent environments should enable it.
+    """
+    train_env = rollout.training_env(env)
+    return wrappers.normalize_reward(train_env) if normalize_reward else train_env
 
 
 def eval_blocks(num_updates: int, eval_every: int) -> tuple[int, int]:

@@ -6,7 +6,7 @@ The policy gradient is the score-function estimator
 
 with `b = 0` (plain REINFORCE) or `b = V(s_t)` fitted to the same Monte-Carlo returns
 (Williams, 1992, "Simple statistical gradient-following algorithms for connectionist reinforcement
-learning", sec. 4 and 7; Sutton & Barto, 2018, sec. 13.3-13.4).
+learning"; Sutton & Barto, 2018, "Reinforcement Learning: An Introduction", 2nd ed., sec. 13.3-13.4).
 
 One update:
 
