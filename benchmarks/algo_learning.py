@@ -120,7 +120,26 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", default=None, help="entries as algo:env")
     parser.add_argument("--seeds", type=int, default=None, help="override the seed count of every entry")
+    parser.add_argument(
+        "--import-run",
+        nargs="*",
+        default=[],
+        metavar="ALGO:ENV=DIR",
+        help="record an existing `purerl train --out DIR` run made with the entry's settings",
+    )
     args = parser.parse_args()
+    targets = {f"{algo}:{env}": target for algo, env, *_, target in ENTRIES}
+    for item in args.import_run:
+        key, run_dir = item.split("=", 1)
+        summary = io.read_json(Path(run_dir) / "summary.json")
+        summary["target"] = targets[key]
+        summary["wall_seconds"] = summary["compile_seconds"] + summary["run_seconds"]
+        summary["command"] = (
+            f"purerl train {summary['algo']} --env {summary['env']} --seeds {summary['num_seeds']}"
+        )
+        io.write_json(RESULTS / f"{key.replace(':', '_')}.json", summary)
+    if args.import_run:
+        args.only = args.only or []
     for algo, env, seeds, timesteps, target in ENTRIES:
         key = f"{algo}:{env}"
         if args.only is not None and key not in args.only:
