@@ -28,7 +28,8 @@ class Agent(NamedTuple):
     """An algorithm, as pure functions of one seed and one hyperparameter setting.
 
     Attributes:
-        init: `(key, hparams) -> state`.
+        init: `(key, hparams, *init_args) -> state`; agents may take optional extra arguments with
+            per-seed data, e.g. PPO's bootstrap `init_params` or BC's demonstration dataset.
         update: `(state, hparams, key) -> (state, metrics)`: one iteration (collect + learn);
             `metrics` is a dict of scalars.
         evaluate: `(state, hparams, key) -> metrics`: evaluation episodes; must include
@@ -135,15 +136,16 @@ def split_run_key(key: PRNGKey) -> tuple[PRNGKey, PRNGKey]:
     return init_key, loop_key
 
 
-def make_train_fn(agent: Agent) -> Callable[[PRNGKey, Any], TrainOutput]:
-    """`train(key, hparams) -> TrainOutput` running every block in one `lax.scan`.
+def make_train_fn(agent: Agent) -> Callable[..., TrainOutput]:
+    """`train(key, hparams, *init_args) -> TrainOutput` running every block in one `lax.scan`.
 
     Pure and unjitted: wrap it as `jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, hparams)`.
+    `init_args` are passed on to `agent.init` (vmap them with `in_axes=0` for per-seed data).
     """
 
-    def train(key: PRNGKey, hparams: Any) -> TrainOutput:
+    def train(key: PRNGKey, hparams: Any, *init_args: Any) -> TrainOutput:
         init_key, loop_key = split_run_key(key)
-        state = agent.init(init_key, hparams)
+        state = agent.init(init_key, hparams, *init_args)
         indices = jnp.arange(agent.num_blocks, dtype=jnp.int32)
         (state, _), metrics = run_blocks(agent, (state, jnp.asarray(True)), hparams, loop_key, indices)
         return TrainOutput(state, metrics)

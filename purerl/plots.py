@@ -55,7 +55,24 @@ def plot_learning_curves(
         ValueError: if ``x`` and ``y`` shapes disagree.
     """
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.subplots()
+    _draw_curves(fig.subplots(), curves, xlabel, ylabel, title, num_resamples, confidence, seed)
+    final = Path(path)
+    with io.atomic_path(final) as tmp, open(tmp, "wb") as f:
+        fig.savefig(f, format="png", dpi=150)
+    return final
+
+
+def _draw_curves(
+    ax,
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    xlabel: str,
+    ylabel: str,
+    title: str | None,
+    num_resamples: int,
+    confidence: float,
+    seed: int,
+) -> None:
+    """Draws IQM lines with bootstrap bands on one matplotlib ``Axes`` (see :func:`plot_learning_curves`)."""
     for label, (x_raw, y_raw) in curves.items():
         x = np.asarray(x_raw, dtype=np.float64)
         y = np.asarray(y_raw, dtype=np.float64)
@@ -82,7 +99,42 @@ def plot_learning_curves(
     ax.grid(True, alpha=0.3)
     if curves:
         ax.legend(title=f"IQM across seeds, {confidence:.0%} CI", fontsize="small")
+
+
+def plot_learning_curve_panels(
+    panels: Mapping[str, Mapping[str, tuple[ArrayLike, ArrayLike]]],
+    path: io.PathLike,
+    xlabel: str = "env steps",
+    ylabel: str = "return",
+    num_columns: int = 3,
+    num_resamples: int = 500,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Path:
+    """Like :func:`plot_learning_curves`, with one panel (axes) per entry of ``panels``, in a grid.
+
+    Args:
+        panels: panel title -> curves (label -> ``(x [T], y [num_seeds, T])``), e.g. one panel per env.
+        path: PNG destination, written atomically.
+        xlabel: x-axis label of every panel.
+        ylabel: y-axis label of every panel.
+        num_columns: panels per row.
+        num_resamples: bootstrap resamples per band.
+        confidence: coverage of the bands.
+        seed: bootstrap seed.
+
+    Returns:
+        The destination as a ``Path``.
+    """
+    num_columns = max(1, min(num_columns, len(panels)))
+    num_rows = -(-len(panels) // num_columns)
+    fig = Figure(figsize=(4.2 * num_columns, 3.4 * num_rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(num_rows, num_columns, squeeze=False)).reshape(-1)
+    for ax, (title, curves) in zip(axes, panels.items(), strict=False):
+        _draw_curves(ax, curves, xlabel, ylabel, title, num_resamples, confidence, seed)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     final = Path(path)
     with io.atomic_path(final) as tmp, open(tmp, "wb") as f:
-        fig.savefig(f, format="png", dpi=150)
+        fig.savefig(f, format="png", dpi=120)
     return final

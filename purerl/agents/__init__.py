@@ -1,12 +1,13 @@
 """Algorithms. Importing this package registers every agent module listed here."""
 
-from purerl.agents import a2c, dqn, ppo, pqn, reinforce
+from purerl.agents import a2c, bc, dqn, ppo, pqn, reinforce
 from purerl.agents.registry import AlgoSpec, algorithms, get_algorithm, register_algorithm
 
 __all__ = [
     "AlgoSpec",
     "a2c",
     "algorithms",
+    "bc",
     "dqn",
     "get_algorithm",
     "ppo",

@@ -14,13 +14,16 @@ from purerl.envs.registry import unknown_name_message
 from purerl.networks import ACTIVATIONS
 
 
-def make_env(env_name: str, algo: str, action_spaces: tuple[str, ...]) -> tuple[Env, Any]:
+def make_env(
+    env_name: str, algo: str, action_spaces: tuple[str, ...], env_kwargs: tuple[tuple[str, Any], ...] = ()
+) -> tuple[Env, Any]:
     """Build `env_name` for `algo`, rejecting an action space the algorithm cannot act in.
 
     Continuous actions are clipped into the action box by a wrapper, so agents may sample unbounded
-    Gaussian actions and still store the raw sample.
+    Gaussian actions and still store the raw sample. `env_kwargs` are the factory's static options as
+    `(name, value)` pairs (a config's hashable `env_kwargs`), e.g. `(("length", 8),)` for a lock.
     """
-    env, params = make(env_name)
+    env, params = make(env_name, **dict(env_kwargs))
     kind = "discrete" if env.spec.discrete_actions else "continuous"
     if kind not in action_spaces:
         from purerl.agents.registry import algorithms
@@ -61,6 +64,24 @@ def check_env_name(config: Any) -> None:
             f"{type(config).__name__}.env_name: "
             + unknown_name_message("environment", config.env_name, registered())
         )
+
+
+def check_env_kwargs(config: Any) -> None:
+    """Store `config.env_kwargs` (a dict or `(name, value)` pairs) back as sorted pairs, so the config
+    stays hashable, and check that the environment builds with them (`ValueError` otherwise)."""
+    name = type(config).__name__
+    raw = config.env_kwargs
+    try:
+        pairs = tuple(sorted(dict(raw).items()))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}.env_kwargs must be a dict or (name, value) pairs, got {raw!r}") from None
+    object.__setattr__(config, "env_kwargs", pairs)
+    if pairs:
+        try:
+            make(config.env_name, **dict(pairs))
+        except TypeError as err:
+            message = f"{name}.env_kwargs={dict(pairs)!r} do not fit {config.env_name}: {err}"
+            raise ValueError(message) from None
 
 
 def check_network_options(config: Any) -> None:

@@ -21,10 +21,11 @@ from purerl.agents.actor_critic import (
     linear_decay,
     make_actor_critic,
     make_policy_evaluator,
-    make_training_env,
 )
+from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.common import (
     adam_with_clipping,
+    check_env_kwargs,
     check_env_name,
     check_eval_options,
     check_network_options,
@@ -63,6 +64,8 @@ class PPOConfig:
         eval_episodes: evaluation episodes per evaluation.
         eval_greedy: evaluate the policy's mode rather than samples.
         eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
+        env_kwargs: static options of the environment's factory as `(name, value)` pairs (a dict is
+            accepted and stored as sorted pairs), e.g. `{"length": 8}` for `CombinationLock-v0`.
     """
 
     env_name: str = "CartPole-v1"
@@ -82,9 +85,11 @@ class PPOConfig:
     eval_episodes: int = 16
     eval_greedy: bool = True
     eval_max_steps: int = 0
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self):
         check_env_name(self)
+        check_env_kwargs(self)
         check_positive_int(
             self, "total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches", "eval_episodes"
         )
@@ -112,7 +117,11 @@ class PPOConfig:
 
 
 class PPOHParams(NamedTuple):
-    """Traced PPO hyperparameters: any field can be swept by stacking values and vmapping."""
+    """Traced PPO hyperparameters: any field can be swept by stacking values and vmapping.
+
+    `kl_coef` weighs a penalty `KL(pi || pi_init)` to the bootstrap policy; it acts only in runs
+    started from `init_params` (see `make_agent`), elsewhere it is ignored.
+    """
 
     learning_rate: float = 2.5e-4
     gamma: float = 0.99
@@ -121,6 +130,7 @@ class PPOHParams(NamedTuple):
     ent_coef: float = 0.01
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    kl_coef: float = 0.0
 
 
 HPARAM_RANGES = {
@@ -131,6 +141,7 @@ HPARAM_RANGES = {
     "ent_coef": NON_NEGATIVE,
     "vf_coef": NON_NEGATIVE,
     "max_grad_norm": Range(0.0, low_open=True),
+    "kl_coef": NON_NEGATIVE,
 }
 
 
@@ -144,13 +155,19 @@ class PPOState(NamedTuple):
     obs_stats: RunningMeanStd
     envs: EnvBatch
     update_count: jax.Array
+    # Frozen actor params of the bootstrap policy (runs started from `init_params`), else None.
+    ref_params: Any = None
 
 
 def make_agent(config: PPOConfig) -> Agent:
     """Build PPO's pure functions for `config` (see `purerl.loop.Agent`)."""
-    env, env_params = make_env(config.env_name, "ppo", SPEC.action_spaces)
+    env, env_params = make_env(config.env_name, "ppo", SPEC.action_spaces, config.env_kwargs)
     spec = env.spec
-    train_env = make_training_env(env, config.normalize_reward)
+    train_env = rollout.training_env(env)
+    if config.normalize_reward:
+        from purerl.envs import wrappers
+
+        train_env = wrappers.normalize_reward(train_env)
     network = make_actor_critic(
         spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
     )
@@ -170,12 +187,24 @@ def make_agent(config: PPOConfig) -> Agent:
         env, env_params, network, norm, config.eval_episodes, eval_max_steps, config.eval_greedy
     )
 
-    def init(key: PRNGKey, hparams: PPOHParams) -> PPOState:
+    def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
+        """`init_params`: optional bootstrap policy (`ActorCritic` params, e.g. BC's output) whose actor
+        replaces the fresh one; the critic stays freshly initialised (see `agents.bootstrap`)."""
         key_net, key_env = jax.random.split(key)
         envs = rollout.reset_batch(train_env, env_params, key_env, config.num_envs)
         params = network.init(key_net, envs.obs)
+        ref_params = None
+        if init_params is not None:
+            if config.normalize_obs:
+                # The bootstrap was fitted to raw observations; fresh running statistics would feed it
+                # different inputs, so its first rollout would not be the bootstrap policy.
+                raise ValueError("PPOConfig.normalize_obs must be False when starting from init_params")
+            params = load_actor(params, init_params)
+            ref_params = actor_params(params)
         obs_stats = norm.init(envs.obs)
-        return PPOState(params, optimizer(hparams).init(params), obs_stats, envs, jnp.zeros((), jnp.int32))
+        return PPOState(
+            params, optimizer(hparams).init(params), obs_stats, envs, jnp.zeros((), jnp.int32), ref_params
+        )
 
     def loss_fn(params, obs_stats, batch, hparams):
         pi, value = network.apply(params, norm(obs_stats, batch["obs"]))
@@ -186,7 +215,16 @@ def make_agent(config: PPOConfig) -> Agent:
         v_loss = clipped_value_loss(value, batch["value"], batch["target"], hparams.clip_eps)
         entropy = pi.entropy().mean()
         total = pg_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy
-        return total, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, **diag}
+        metrics = {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, **diag}
+        if "ref_policy" in batch:
+            # KL(pi || pi_init), exact per state, as the KL-regularised fine-tuning of Jaques et al.
+            # (2017, "Sequence Tutor") and Ziegler et al. (2019). This direction lets pi become sharper than
+            # a noisy bootstrap at a bounded cost (-log pi_init(a*) for a deterministic pi), whereas
+            # KL(pi_init || pi) would be infinite there and forbid dropping the teacher's lapses.
+            kl = pi.kl(batch["ref_policy"]).mean()
+            total = total + hparams.kl_coef * kl
+            metrics["kl_to_init"] = kl
+        return total, metrics
 
     def update(state: PPOState, hparams: PPOHParams, key: PRNGKey):
         key_collect, key_learn = jax.random.split(key)
@@ -216,6 +254,11 @@ def make_agent(config: PPOConfig) -> Agent:
             "advantage": advantages,
             "target": advantages + traj.extras["value"],
         }
+        if state.ref_params is not None:
+            # The bootstrap policy on this rollout's states, once per update rather than per minibatch.
+            flat["ref_policy"] = network.apply(
+                state.ref_params, norm(state.obs_stats, traj.obs), method=ActorCritic.policy
+            )
         flat = jax.tree.map(lambda x: x.reshape((steps_per_update, *x.shape[2:])), flat)
 
         def epoch(carry, key):
@@ -240,7 +283,7 @@ def make_agent(config: PPOConfig) -> Agent:
         obs_stats = norm.update(state.obs_stats, flat["obs"])
         metrics = {k: v.mean() for k, v in metrics.items()}
         metrics.update(rollout.episode_metrics(info))
-        new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1)
+        new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1, state.ref_params)
         return new_state, metrics
 
     def evaluate(state: PPOState, hparams: PPOHParams, key: PRNGKey):
@@ -250,7 +293,8 @@ def make_agent(config: PPOConfig) -> Agent:
 
 
 def make_train(config: PPOConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
+    """`train(key, hparams, init_params=None) -> TrainOutput` for one seed; vmap it over keys (and
+    stacked hparams; and a `[seed]`-stacked `init_params` with `in_axes=0` to fine-tune bootstraps)."""
     from purerl.loop import make_train_fn
 
     return make_train_fn(make_agent(config))
