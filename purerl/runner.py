@@ -17,8 +17,10 @@ Devices. The run axis is sharded over a 1-D `Mesh` of all devices (`jax.devices(
 `jax.distributed.initialize()`) with a `NamedSharding`; runs never communicate, so XLA partitions the
 program without collectives. The run axis is *padded*, never required to divide: it is rounded up to a
 multiple of the device count with at least two runs per device; padding runs repeat the last real run and
-are dropped from every result. (Two, because XLA:CPU compiles a batch of one differently: see
-`docs/long_runs.md`. With it, results are bit-identical for any number of seeds and devices on CPU.)
+are dropped from every result. (Two, because XLA:CPU compiles a batch of one differently.) Measured on
+CPU: results are bit-identical for any number of seeds run together, and between any two multi-device
+meshes (2 vs 4 devices); one device versus several differs by about an ulp in some parameter updates
+(see `docs/long_runs.md`).
 
 Divergence. `loop.run_blocks` freezes a run whose state or metrics stop being finite; the summary lists
 the diverged seeds and computes statistics over the healthy ones.

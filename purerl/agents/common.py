@@ -19,8 +19,9 @@ def make_env(
 ) -> tuple[Env, Any]:
     """Build `env_name` for `algo`, rejecting an action space the algorithm cannot act in.
 
-    Continuous actions are clipped into the action box by a wrapper, so agents may sample unbounded
-    Gaussian actions and still store the raw sample. `env_kwargs` are the factory's static options as
+    Actions are clipped into the action space by `wrappers.clip_action`, so agents may sample unbounded
+    Gaussian actions and still store the raw sample, and an out-of-range discrete action acts as the
+    nearest valid one. `env_kwargs` are the factory's static options as
     `(name, value)` pairs (a config's hashable `env_kwargs`), e.g. `(("length", 8),)` for a lock.
     """
     env, params = make(env_name, **dict(env_kwargs))
@@ -59,6 +60,8 @@ def rmsprop_with_clipping(
 
 def check_env_name(config: Any) -> None:
     """`config.env_name` must be registered (`ValueError` listing the closest names otherwise)."""
+    if not isinstance(config.env_name, str):
+        raise ValueError(f"{type(config).__name__}.env_name must be a string, got {config.env_name!r}")
     if config.env_name not in registered():
         raise ValueError(
             f"{type(config).__name__}.env_name: "
@@ -88,6 +91,11 @@ def check_network_options(config: Any) -> None:
     """Validate `hidden_sizes` (stored back as a tuple, so the config stays hashable), `network` and
     `activation` of a config with those fields."""
     name = type(config).__name__
+    if isinstance(config.hidden_sizes, str) or not hasattr(config.hidden_sizes, "__iter__"):
+        # tuple("64") would be ("6", "4"): name the actual mistake instead.
+        raise ValueError(
+            f"{name}.hidden_sizes must be a sequence of positive integers, got {config.hidden_sizes!r}"
+        )
     object.__setattr__(config, "hidden_sizes", tuple(config.hidden_sizes))
     sizes = config.hidden_sizes
     if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):

@@ -32,7 +32,16 @@ from purerl.agents.common import (
     make_env,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import NON_NEGATIVE, POSITIVE, UNIT, Range, check_positive_int, validate_hparams
+from purerl.config import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Range,
+    check_bool,
+    check_number,
+    check_positive_int,
+    validate_hparams,
+)
 from purerl.loop import Agent
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
 from purerl.networks import ActorCritic
@@ -94,6 +103,8 @@ class PPOConfig:
             self, "total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches", "eval_episodes"
         )
         check_network_options(self)
+        check_bool(self, "anneal_lr", "normalize_obs", "normalize_reward", "eval_greedy")
+        check_number(self, "init_log_std")
         batch = self.num_envs * self.num_steps
         if batch % self.num_minibatches:
             raise ValueError(
