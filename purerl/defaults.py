@@ -80,6 +80,46 @@ DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "hparams": {"learning_rate": 1e-3, "gamma": 0.99, "gae_lambda": 0.95, "ent_coef": 0.0},
         },
     },
+    "sac": {
+        # Tuned on Pendulum-v1 (equal to the dataclass defaults, spelled out here as the one place to read
+        # them): 4 envs x 1 step and 4 gradient steps of 128 per update (replay ratio 1), (64, 64) ReLU
+        # networks, 1k uniformly random warm-up steps, Adam 1e-3, tau 0.005, target entropy -|A|.
+        "default": {"config": {}, "hparams": {}},
+        "continuous": {
+            "config": {
+                "total_timesteps": 20_000,
+                "num_envs": 4,
+                "num_steps": 1,
+                "gradient_steps": 4,
+                "batch_size": 128,
+                "buffer_size": 20_000,
+                "learning_starts": 1_000,
+                "random_steps": 1_000,
+                "hidden_sizes": (64, 64),
+            },
+            "hparams": {"actor_lr": 1e-3, "critic_lr": 1e-3, "alpha_lr": 1e-3, "gamma": 0.99, "tau": 0.005},
+        },
+    },
+    "td3": {
+        # Tuned on Pendulum-v1 (equal to the dataclass defaults): as SAC, plus the paper's policy delay 2,
+        # exploration noise 0.1, smoothing noise 0.2 clipped at 0.5 (fractions of the box half-width).
+        "default": {"config": {}, "hparams": {}},
+        "continuous": {
+            "config": {
+                "total_timesteps": 20_000,
+                "num_envs": 4,
+                "num_steps": 1,
+                "gradient_steps": 4,
+                "policy_delay": 2,
+                "batch_size": 128,
+                "buffer_size": 20_000,
+                "learning_starts": 1_000,
+                "random_steps": 1_000,
+                "hidden_sizes": (64, 64),
+            },
+            "hparams": {"actor_lr": 1e-3, "critic_lr": 1e-3, "gamma": 0.99, "tau": 0.005},
+        },
+    },
 }
 
 

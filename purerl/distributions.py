@@ -74,3 +74,78 @@ class DiagGaussian(NamedTuple):
 
 
 Distribution = Categorical | DiagGaussian
+
+
+def _log_one_minus_tanh_sq(pre_tanh: jax.Array) -> jax.Array:
+    """`log(1 - tanh(u)^2)`, stable for large `|u|`.
+
+    Uses `1 - tanh(u)^2 = 4 e^{-2u} / (1 + e^{-2u})^2`, i.e. `2 (log 2 - u - softplus(-2u))`, which never
+    forms `1 - tanh(u)^2` (that rounds to 0, hence `log 0`, once `|u| > ~9` in float32).
+    """
+    return 2.0 * (math.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh))
+
+
+class TanhGaussian(NamedTuple):
+    """Diagonal Gaussian squashed by `tanh` and rescaled to the box `[low, high]` (SAC's policy).
+
+    A pre-tanh sample `u ~ N(mean, exp(log_std)^2)` becomes the action
+    `a = center + scale * tanh(u)`, `center = (high + low) / 2`, `scale = (high - low) / 2`.
+    Change of variables (Haarnoja et al., 2018, "Soft Actor-Critic", appendix C, plus the rescaling):
+
+        log pi(a) = log N(u; mean, std) - sum_i [log scale_i + log(1 - tanh(u_i)^2)].
+
+    The `log scale` term is constant in the parameters but makes `log_prob` a true density over the
+    environment's action box, so an entropy target like `-|A|` means the same for every box.
+
+    Attributes:
+        mean: `[..., A]` pre-tanh mean.
+        log_std: `[..., A]` pre-tanh log standard deviation.
+        low: `[A]` (or broadcastable) lower bounds of the action box; finite.
+        high: `[A]` (or broadcastable) upper bounds of the action box; finite.
+    """
+
+    mean: jax.Array
+    log_std: jax.Array
+    low: jax.Array
+    high: jax.Array
+
+    def _center_scale(self) -> tuple[jax.Array, jax.Array]:
+        return 0.5 * (self.high + self.low), 0.5 * (self.high - self.low)
+
+    def squash(self, pre_tanh: jax.Array) -> jax.Array:
+        """Pre-tanh value `[..., A]` -> action in the box `[..., A]`."""
+        center, scale = self._center_scale()
+        return center + scale * jnp.tanh(pre_tanh)
+
+    def log_prob_pre_tanh(self, pre_tanh: jax.Array) -> jax.Array:
+        """`log pi(squash(u))` from the pre-tanh value `u` `[..., A]` -> `[...]`.
+
+        Preferred over `log_prob(action)`: it needs no `atanh`, which is ill-conditioned near the
+        bounds where a saturated policy puts its samples.
+        """
+        gaussian = DiagGaussian(self.mean, self.log_std).log_prob(pre_tanh)
+        _, scale = self._center_scale()
+        log_det = jnp.log(scale) + _log_one_minus_tanh_sq(pre_tanh)
+        return gaussian - jnp.sum(jnp.broadcast_to(log_det, pre_tanh.shape), axis=-1)
+
+    def sample_and_log_prob(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Reparameterised sample: `(action [..., A], log_prob [...])`, differentiable in the params."""
+        pre_tanh = DiagGaussian(self.mean, self.log_std).sample(key)
+        return self.squash(pre_tanh), self.log_prob_pre_tanh(pre_tanh)
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return self.sample_and_log_prob(key)[0]
+
+    def mode(self) -> jax.Array:
+        """The deterministic (evaluation) action `squash(mean)`; the density's mode only when the
+        Gaussian is narrow, which is what SAC evaluates with by convention."""
+        return self.squash(self.mean)
+
+    def log_prob(self, action: jax.Array, eps: float = 1e-6) -> jax.Array:
+        """`log pi(action)` for an action in the box `[..., A]` -> `[...]` (inverts the squash).
+
+        The normalised action is clipped to `[-1 + eps, 1 - eps]` so a boundary action stays finite.
+        """
+        center, scale = self._center_scale()
+        unit = jnp.clip((action - center) / scale, -1.0 + eps, 1.0 - eps)
+        return self.log_prob_pre_tanh(jnp.arctanh(unit))

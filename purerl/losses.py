@@ -101,6 +101,22 @@ def mse_loss(predictions: jax.Array, targets: jax.Array) -> jax.Array:
     return 0.5 * jnp.mean((predictions - targets) ** 2)
 
 
+def ensemble_td_loss(q_values: jax.Array, targets: jax.Array) -> jax.Array:
+    """Regression of an ensemble of Q critics to one shared target (twin critics of TD3 / SAC).
+
+    L = sum_k 0.5 * E[(Q_k - y)^2]: each critic is fitted separately (summing keeps each critic's
+    gradient that of its own MSE, whatever the ensemble size).
+
+    Args:
+        q_values: `[K, N]` predictions of the `K` critics.
+        targets: `[N]` targets (computed outside the gradient).
+
+    Returns:
+        Scalar loss.
+    """
+    return 0.5 * jnp.sum(jnp.mean((q_values - targets[None]) ** 2, axis=-1))
+
+
 def huber_loss(predictions: jax.Array, targets: jax.Array, delta: float = 1.0) -> jax.Array:
     """Mean Huber loss (Huber, 1964): quadratic within `delta` of the target, linear outside.
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purerl.distributions import Categorical, DiagGaussian
+from purerl.distributions import Categorical, DiagGaussian, TanhGaussian
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
@@ -129,6 +129,93 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: jax.Array) -> jax.Array:
         return self.value_head(self.critic_torso(obs))[..., 0]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Off-policy actor-critic pieces (SAC, TD3): actors mapping into an action box, an ensemble of Q critics.
+# --------------------------------------------------------------------------------------------------------
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC policy: `obs [..., D] -> TanhGaussian` over the box `[low, high]` (`[..., A]` parameters).
+
+    The log-std comes from the network (state-dependent, as in Haarnoja et al., 2018) and is clipped to
+    `[log_std_min, log_std_max]` so the log-density stays finite when the policy saturates.
+    """
+
+    action_dim: int
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> TanhGaussian:
+        x = MLP(self.hidden_sizes, self.activation)(obs)
+        # Small head gains: the initial policy is a broad, centred Gaussian (mean ~0, std ~1).
+        mean = _dense(self.action_dim, 0.01)(x)
+        log_std = jnp.clip(_dense(self.action_dim, 0.01)(x), self.log_std_min, self.log_std_max)
+        low = jnp.asarray(self.low, jnp.float32)
+        high = jnp.asarray(self.high, jnp.float32)
+        return TanhGaussian(mean, log_std, low, high)
+
+
+class DeterministicActor(nn.Module):
+    """TD3/DDPG policy: `obs [..., D] -> action [..., A]` in the box, `center + scale * tanh(out)`."""
+
+    action_dim: int
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = MLP(self.hidden_sizes, self.activation)(obs)
+        out = jnp.tanh(_dense(self.action_dim, 0.01)(x))
+        low = jnp.asarray(self.low, jnp.float32)
+        high = jnp.asarray(self.high, jnp.float32)
+        return 0.5 * (high + low) + 0.5 * (high - low) * out
+
+
+class QNetwork(nn.Module):
+    """State-action value: `(obs [..., D], action [..., A]) -> Q [...]` (the two are concatenated)."""
+
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, action.astype(obs.dtype)], axis=-1)
+        x = MLP(self.hidden_sizes, self.activation)(x)
+        return _dense(1, 1.0)(x)[..., 0]
+
+
+class QEnsemble(nn.Module):
+    """`num_critics` independent `QNetwork`s: `(obs [..., D], action [..., A]) -> Q [K, ...]`.
+
+    The critics' parameters are stacked on a leading `[K]` axis (`nn.vmap`), so all of them run as one
+    batched matrix product instead of `K` small ones; with `K = 2` these are the twin critics of TD3
+    (Fujimoto et al., 2018) and SAC, whose minimum counters over-estimation.
+    """
+
+    num_critics: int = 2
+    hidden_sizes: Sequence[int] = (256, 256)
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        ensemble = nn.vmap(
+            QNetwork,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_critics,
+        )
+        return ensemble(self.hidden_sizes, self.activation)(obs, action)
 
 
 def dueling_aggregate(value: jax.Array, advantages: jax.Array) -> jax.Array:

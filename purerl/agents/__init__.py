@@ -1,6 +1,6 @@
 """Algorithms. Importing this package registers every agent module listed here."""
 
-from purerl.agents import a2c, bc, dqn, ppo, pqn, reinforce
+from purerl.agents import a2c, bc, dqn, ppo, pqn, reinforce, sac, td3
 from purerl.agents.registry import AlgoSpec, algorithms, get_algorithm, register_algorithm
 
 __all__ = [
@@ -14,4 +14,6 @@ __all__ = [
     "pqn",
     "register_algorithm",
     "reinforce",
+    "sac",
+    "td3",
 ]
