@@ -182,6 +182,7 @@ def test_replay_memory_bytes_pendulum():
         (sac.SACConfig, {"activation": "sigmoid"}, "SACConfig.activation"),
         (sac.SACConfig, {"env_name": "Pendulum-v9"}, "SACConfig.env_name"),
         (sac.SACConfig, {"log_std_min": 3.0}, "SACConfig.log_std_min"),
+        (sac.SACConfig, {"learn_temperature": "no"}, "SACConfig.learn_temperature"),
         (sac.SACConfig, {"buffer_size": 2, "num_envs": 4}, "SACConfig.buffer_size"),
         (td3.TD3Config, {"policy_delay": 3, "gradient_steps": 4}, "TD3Config.policy_delay"),
         (td3.TD3Config, {"policy_delay": 0}, "TD3Config.policy_delay"),
@@ -214,6 +215,13 @@ def test_discrete_env_is_rejected_with_the_algorithms_that_fit(module):
     with pytest.raises(ValueError, match="does not support discrete") as info:
         module.make_agent(config_cls(env_name="CartPole-v1", total_timesteps=2000))
     assert "ppo" in str(info.value)
+
+
+def test_fixed_temperature_variant_traces():
+    # Tracing only (no compile): the fixed-temperature program builds with the same metrics.
+    config = sac.SACConfig(**TINY, learn_temperature=False)
+    out = jax.eval_shape(sac.make_train(config), jax.random.key(0), sac.SACHParams(init_alpha=0.2))
+    assert out.metrics["alpha"].shape == (config.num_updates // 100, 100)
 
 
 def test_registered_for_continuous_actions_only():

@@ -40,7 +40,7 @@ from purerl.agents.off_policy import (
     polyak_update,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, UNIT, Range, validate_hparams
+from purerl.config import POSITIVE, UNIT, Range, check_bool, check_number, validate_hparams
 from purerl.loop import Agent
 from purerl.losses import ensemble_td_loss
 from purerl.networks import QEnsemble, SquashedGaussianActor
@@ -64,6 +64,9 @@ class SACConfig(OffPolicyConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        check_bool(self, "learn_temperature")
+        check_number(self, "log_std_min")
+        check_number(self, "log_std_max")
         if not self.log_std_min < self.log_std_max:
             raise ValueError(
                 f"SACConfig.log_std_min={self.log_std_min} must be smaller than "
