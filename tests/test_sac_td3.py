@@ -140,14 +140,17 @@ def test_truncated_pendulum_step_is_stored_as_bootstrapping():
         return jnp.zeros((obs.shape[0], 1)), {}
 
     collect = jax.jit(lambda b, k: rollout.collect(train_env, params, policy, b, k, 200))
-    _, traj, _ = collect(batch, jax.random.key(2))
+    after, traj, _ = collect(batch, jax.random.key(2))
+    # Pendulum only truncates: the 200th step of both envs.
+    assert np.all(traj.truncated[-1]) and not np.any(traj.truncated[:-1]) and not np.any(traj.terminated)
     items = replay_items(traj)
-    assert items.obs.shape == (400, 3)
-    last = jnp.arange(400) >= 398  # time-major flattening: step 199 of both envs
-    assert np.all(traj.truncated[-1]) and not np.any(traj.terminated)
+    assert items.obs.shape == (400, 3) and items.final_obs.shape == (400, 3)
+    # Stored as an ordinary, bootstrapping transition ...
     assert not np.any(items.terminated)
-    # The stored next observation is the pre-reset one, i.e. a continuation of the stored obs.
-    assert not np.allclose(items.final_obs[last], traj.obs[0])
+    # ... whose next observation is the one the pendulum reached, not the auto-reset one.
+    np.testing.assert_allclose(items.final_obs[-2:], traj.final_obs[-1])
+    assert not np.allclose(items.final_obs[-2:], after.obs)
+    np.testing.assert_allclose(traj.final_obs[:-1], traj.obs[1:])
 
 
 def test_polyak_update_and_ensemble_loss_hand_values():
