@@ -65,23 +65,28 @@ class MinAtarCNN(nn.Module):
 
 
 def make_torso(
-    kind: str, hidden_sizes: Sequence[int], activation: str, layer_norm: bool = False
+    kind: str, hidden_sizes: Sequence[int], activation: str, layer_norm: bool = False, obs_ndim: int = 1
 ) -> nn.Module:
-    """`kind` is "mlp" (flattens its input) or "minatar_cnn"."""
+    """`kind` is "mlp" (flattens the trailing `obs_ndim` observation axes) or "minatar_cnn"."""
     if kind == "mlp":
-        return _FlatMLP(tuple(hidden_sizes), activation, layer_norm)
+        return _FlatMLP(tuple(hidden_sizes), activation, layer_norm, obs_ndim)
     if kind == "minatar_cnn":
         return MinAtarCNN(hidden_sizes[-1] if hidden_sizes else 128, activation, layer_norm)
     raise ValueError(f"unknown torso {kind!r}; valid: 'mlp', 'minatar_cnn'")
 
 
 class _FlatMLP(nn.Module):
+    """MLP on observations `[..., *obs_shape]` with `len(obs_shape) == obs_ndim`, flattened first (image
+    observations such as MinAtar's `[10, 10, C]` become vectors; batch axes are kept)."""
+
     hidden_sizes: Sequence[int]
     activation: str
     layer_norm: bool
+    obs_ndim: int = 1
 
     @nn.compact
-    def __call__(self, x: jax.Array, obs_ndim: int = 1) -> jax.Array:
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
         return MLP(self.hidden_sizes, self.activation, self.layer_norm)(x)
 
 
@@ -114,10 +119,11 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     init_log_std: float = 0.0
+    obs_ndim: int = 1
 
     def setup(self):
-        self.actor_torso = make_torso(self.torso, self.hidden_sizes, self.activation)
-        self.critic_torso = make_torso(self.torso, self.hidden_sizes, self.activation)
+        self.actor_torso = make_torso(self.torso, self.hidden_sizes, self.activation, obs_ndim=self.obs_ndim)
+        self.critic_torso = make_torso(self.torso, self.hidden_sizes, self.activation, obs_ndim=self.obs_ndim)
         self.policy_head = PolicyHead(self.action_dim, self.discrete, self.init_log_std)
         self.value_head = _dense(1, 1.0)
 
@@ -250,10 +256,13 @@ class DiscreteQNetwork(nn.Module):
     activation: str = "relu"
     layer_norm: bool = False
     dueling: bool = False
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        features = make_torso(self.torso, self.hidden_sizes, self.activation, self.layer_norm)(obs)
+        features = make_torso(self.torso, self.hidden_sizes, self.activation, self.layer_norm, self.obs_ndim)(
+            obs
+        )
         if not self.dueling:
             return _dense(self.num_actions, 1.0)(features)
         value = _dense(1, 1.0)(features)[..., 0]

@@ -136,3 +136,17 @@ def test_bad_config_rejected(overrides, message):
 def test_bad_hparams_rejected(field, value):
     with pytest.raises(ValueError, match=field):
         validate(PPOHParams()._replace(**{field: value}))
+
+
+def test_mlp_flattens_image_observations():
+    # Regression: an MLP torso on MinAtar's [10, 10, 4] observations must give one action per env.
+    from purerl.agents.actor_critic import make_actor_critic
+    from purerl.envs import make
+
+    env, _ = make("Breakout-MinAtar")
+    net = make_actor_critic(env.spec, "mlp", (16,), "relu")
+    obs = jnp.zeros((5, 10, 10, 4))
+    params = net.init(jax.random.key(0), obs)
+    pi, value = net.apply(params, obs)
+    assert pi.logits.shape == (5, 3)
+    assert value.shape == (5,)

@@ -35,7 +35,13 @@ def make_actor_critic(
     """
     action_dim = spec.action_space.n if spec.discrete_actions else spec.action_space.shape[0]
     return ActorCritic(
-        action_dim, spec.discrete_actions, torso, tuple(hidden_sizes), activation, init_log_std
+        action_dim,
+        spec.discrete_actions,
+        torso,
+        tuple(hidden_sizes),
+        activation,
+        init_log_std,
+        obs_ndim=len(spec.observation_space.shape),
     )
 
 
