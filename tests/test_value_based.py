@@ -251,7 +251,9 @@ DQN_PROBE = {
     "eval_every": 125,
     "eval_episodes": 8,
 }
-DQN_PROBE_HPARAMS = DQNHParams(learning_rate=3e-3, gamma=0.9, exploration_fraction=0.3)
+DQN_PROBE_HPARAMS = DQNHParams(
+    learning_rate=3e-3, gamma=0.9, tau=1.0, epsilon_end=0.05, exploration_fraction=0.3
+)
 
 PQN_PROBE = {
     "total_timesteps": 3_072,

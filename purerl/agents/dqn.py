@@ -85,23 +85,24 @@ class DQNConfig:
         eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
     """
 
+    # Defaults: tuned on CartPole-v1 (see `purerl.defaults` for other environment families).
     env_name: str = "CartPole-v1"
-    total_timesteps: int = 500_000
-    num_envs: int = 8
-    num_steps: int = 1
-    num_gradient_steps: int = 1
+    total_timesteps: int = 200_000
+    num_envs: int = 16
+    num_steps: int = 8
+    num_gradient_steps: int = 16
     batch_size: int = 128
-    buffer_capacity: int = 10_000
-    learning_starts: int = 1_000
-    target_update_period: int = 100
+    buffer_capacity: int = 50_000
+    learning_starts: int = 2_048
+    target_update_period: int = 1
     loss: str = "huber"
     double_dqn: bool = True
-    dueling: bool = False
+    dueling: bool = True
     network: str = "mlp"
-    hidden_sizes: tuple[int, ...] = (128, 128)
+    hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
-    layer_norm: bool = False
-    anneal_lr: bool = False
+    layer_norm: bool = True
+    anneal_lr: bool = True
     replay_obs_dtype: str = "float32"
     eval_every: int = 0
     eval_episodes: int = 16
@@ -192,12 +193,12 @@ class DQNHParams(NamedTuple):
         eval_epsilon: exploration rate of evaluation episodes (0 = greedy).
     """
 
-    learning_rate: float = 2.5e-4
+    learning_rate: float = 1.2e-3
     gamma: float = 0.99
-    tau: float = 1.0
+    tau: float = 0.02
     epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    exploration_fraction: float = 0.5
+    epsilon_end: float = 0.01
+    exploration_fraction: float = 0.2
     max_grad_norm: float = 10.0
     eval_epsilon: float = 0.0
 
@@ -312,8 +313,9 @@ def make_agent(config: DQNConfig) -> Agent:
         config.activation,
         config.layer_norm,
         config.dueling,
+        obs_ndim=len(spec.observation_space.shape),
     )
-    loss_fn_of = LOSSES[config.loss]
+    regression_loss = LOSSES[config.loss]
     obs_dtype = REPLAY_OBS_DTYPES[config.replay_obs_dtype]
     num_updates = config.num_updates
     eval_every = config.eval_every or max(1, num_updates // 20)
@@ -366,7 +368,7 @@ def make_agent(config: DQNConfig) -> Agent:
         )
         q_all = network.apply(params, batch.obs.astype(jnp.float32))
         q_taken = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
-        loss = loss_fn_of(q_taken, targets)
+        loss = regression_loss(q_taken, targets)
         return loss, {"loss": loss, "q_mean": q_taken.mean(), "target_mean": targets.mean()}
 
     def update(state: DQNState, hparams: DQNHParams, key: PRNGKey):

@@ -62,12 +62,13 @@ class PQNConfig:
         eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
     """
 
+    # Defaults: tuned on CartPole-v1 (see `purerl.defaults` for other environment families).
     env_name: str = "CartPole-v1"
-    total_timesteps: int = 500_000
+    total_timesteps: int = 250_000
     num_envs: int = 32
-    num_steps: int = 64
-    num_epochs: int = 4
-    num_minibatches: int = 16
+    num_steps: int = 32
+    num_epochs: int = 2
+    num_minibatches: int = 4
     loss: str = "mse"
     network: str = "mlp"
     hidden_sizes: tuple[int, ...] = (128, 128)
@@ -147,9 +148,9 @@ class PQNHParams(NamedTuple):
         eval_epsilon: exploration rate of evaluation episodes (0 = greedy).
     """
 
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-3
     gamma: float = 0.99
-    q_lambda: float = 0.65
+    q_lambda: float = 0.97
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     exploration_fraction: float = 0.2
@@ -234,6 +235,7 @@ def make_agent(config: PQNConfig) -> Agent:
         config.activation,
         config.layer_norm,
         config.dueling,
+        obs_ndim=len(spec.observation_space.shape),
     )
     regression_loss = LOSSES[config.loss]
     num_updates = config.num_updates
