@@ -29,10 +29,14 @@ def test_ppo_policy_loss_hand_values():
 
 def test_ppo_policy_loss_gradient_vanishes_when_clipped():
     # r = 1.5 > 1 + eps with positive advantage: the clipped branch is active, no gradient.
-    grad = jax.grad(lambda lp: ppo_policy_loss(lp, jnp.zeros(1), jnp.ones(1), 0.2)[0])(jnp.log(jnp.array([1.5])))
+    grad = jax.grad(lambda lp: ppo_policy_loss(lp, jnp.zeros(1), jnp.ones(1), 0.2)[0])(
+        jnp.log(jnp.array([1.5]))
+    )
     np.testing.assert_allclose(grad, 0.0)
     # r = 1.1 inside the trust region: gradient of -r A / N wrt log r is -r = -1.1.
-    grad = jax.grad(lambda lp: ppo_policy_loss(lp, jnp.zeros(1), jnp.ones(1), 0.2)[0])(jnp.log(jnp.array([1.1])))
+    grad = jax.grad(lambda lp: ppo_policy_loss(lp, jnp.zeros(1), jnp.ones(1), 0.2)[0])(
+        jnp.log(jnp.array([1.1]))
+    )
     np.testing.assert_allclose(grad, -1.1, rtol=1e-6)
 
 
@@ -76,12 +80,16 @@ def test_diag_gaussian_hand_values():
     # KL(N(0,1) || N(1,2)) per dim: log(2/1) + (1 + 1) / (2 * 4) - 0.5
     one_d = DiagGaussian(jnp.array([0.0]), jnp.array([0.0]))
     np.testing.assert_allclose(
-        one_d.kl(DiagGaussian(jnp.array([1.0]), jnp.log(jnp.array([2.0])))), math.log(2.0) + 0.25 - 0.5, rtol=1e-6
+        one_d.kl(DiagGaussian(jnp.array([1.0]), jnp.log(jnp.array([2.0])))),
+        math.log(2.0) + 0.25 - 0.5,
+        rtol=1e-6,
     )
     np.testing.assert_allclose(dist.kl(dist), 0.0, atol=1e-7)
 
 
-@pytest.mark.parametrize("dist", [Categorical(jnp.zeros((5, 3))), DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(2))])
+@pytest.mark.parametrize(
+    "dist", [Categorical(jnp.zeros((5, 3))), DiagGaussian(jnp.zeros((5, 2)), jnp.zeros(2))]
+)
 def test_distributions_batch_and_jit(dist):
     sample = jax.jit(lambda d, k: d.sample(k))(dist, jax.random.key(1))
     assert sample.shape[0] == 5

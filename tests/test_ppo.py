@@ -59,7 +59,7 @@ def test_deterministic_and_seeds_differ(tiny_vmapped, tiny_outputs):
 
 
 def test_second_call_does_not_recompile(tiny_vmapped, tiny_outputs):
-    keys, _ = tiny_outputs
+    del tiny_outputs  # compiled and cached by the fixture
     before = tiny_vmapped._cache_size()
     tiny_vmapped(jax.random.split(jax.random.key(7), 3), PPOHParams(learning_rate=1e-3, ent_coef=0.0))
     assert tiny_vmapped._cache_size() == before == 1
@@ -71,12 +71,21 @@ def test_hparam_sweep_matches_individual_runs(tiny_outputs):
     stacked = stacked._replace(learning_rate=jnp.asarray([2.5e-4, 1e-3]))
     swept = jax.jit(jax.vmap(jax.vmap(make_train(TINY), in_axes=(0, None)), in_axes=(None, 0)))(keys, stacked)
     assert swept.metrics["eval_return"].shape == (2, 3, 2)
-    np.testing.assert_allclose(swept.metrics["policy_loss"][0], out.metrics["policy_loss"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        swept.metrics["policy_loss"][0], out.metrics["policy_loss"], rtol=1e-5, atol=1e-6
+    )
     assert not np.allclose(swept.metrics["policy_loss"][1], out.metrics["policy_loss"])
 
 
-PROBE = dict(total_timesteps=8 * 16 * 40, num_envs=8, num_steps=16, num_minibatches=2, hidden_sizes=(32,),
-             eval_every=20, eval_episodes=32)
+PROBE = dict(
+    total_timesteps=8 * 16 * 40,
+    num_envs=8,
+    num_steps=16,
+    num_minibatches=2,
+    hidden_sizes=(32,),
+    eval_every=20,
+    eval_episodes=32,
+)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +140,13 @@ def test_bad_config_rejected(overrides, message):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("learning_rate", -1e-3), ("gamma", 1.5), ("clip_eps", 0.0), ("ent_coef", -0.1), ("gae_lambda", float("nan"))],
+    [
+        ("learning_rate", -1e-3),
+        ("gamma", 1.5),
+        ("clip_eps", 0.0),
+        ("ent_coef", -0.1),
+        ("gae_lambda", float("nan")),
+    ],
 )
 def test_bad_hparams_rejected(field, value):
     with pytest.raises(ValueError, match=field):
