@@ -38,7 +38,7 @@ ENTRIES = [
         "ppo",
         "Breakout-MinAtar",
         16,
-        500_000,
+        250_000,
         "above random",
         ["network=mlp", "hidden_sizes=64,64", "num_envs=16", "num_minibatches=8", "eval_episodes=8"],
     ),
