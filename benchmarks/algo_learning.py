@@ -124,6 +124,9 @@ def write_table() -> None:
 
 def main() -> None:
     from purerl import io
+    from purerl.cli import use_safe_cpu_flags
+
+    use_safe_cpu_flags()
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
