@@ -361,10 +361,10 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# XLA's multi-threaded Eigen runtime on CPU was seen here to deadlock some programs (PPO on
-# Breakout-MinAtar, a small SAC run: every pool thread parked, the main thread waiting forever in
-# block_until_ready); single-threaded Eigen ran them. Read when JAX creates its CPU client, so it must be
-# set before the first computation; a user's own XLA_FLAGS setting of it wins.
+# XLA's multi-threaded Eigen runtime on CPU deadlocked a small SAC program here (every pool thread parked,
+# the main thread waiting forever in block_until_ready); single-threaded Eigen ran it. Read when JAX
+# creates its CPU client, so it must be set before the first computation; a user's own setting wins.
+# (PPO on Breakout-MinAtar hangs the same way with or without it: an open bug.)
 _CPU_SAFE_FLAG = "--xla_cpu_multi_thread_eigen=false"
 
 
