@@ -69,6 +69,12 @@ CHECKPOINT_METRICS_DIR = "checkpoint_metrics"
 RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "learning_curve.png")
 # XLA:CPU compiles a batch of one run differently (last-bit differences); two per device avoids it.
 MIN_RUNS_PER_DEVICE = 2
+# jaxlib 0.10.2 on CPU deadlocks (every thread waits on a futex, forever) when one program runs two
+# batched QR decompositions of more than 64 matrices each, e.g. `vmap` of a flax init with two orthogonal
+# initialisers over 65+ seeds. The init program therefore runs the runs of each device in groups of 64
+# (`lax.map`), which costs nothing that matters (init runs once) and gives the same values. See
+# docs/long_runs.md for the reproducer and the XLA flag that avoids it for hand-written `vmap(train)`.
+INIT_BATCH = 64
 _MAX_SEED = 2**32
 
 
@@ -372,8 +378,15 @@ class _Program:
             (state, healthy), metrics = run_blocks(agent, (state, healthy), hparams, loop_key, indices)
             return state, healthy, metrics
 
+        def init_local(*args):
+            # The runs of one device, at most INIT_BATCH at a time: see INIT_BATCH.
+            return jax.lax.map(lambda xs: init_one(*xs), args, batch_size=INIT_BATCH)
+
+        init_all = jax.shard_map(
+            init_local, mesh=mesh, in_specs=P(RUN_AXIS), out_specs=P(RUN_AXIS), check_vma=False
+        )
         self.init_jit = jax.jit(
-            jax.vmap(init_one), in_shardings=(self.runs,) * (2 + num_init_args), out_shardings=self.runs
+            init_all, in_shardings=(self.runs,) * (2 + num_init_args), out_shardings=self.runs
         )
         self.loop_keys = jax.jit(jax.vmap(loop_key_one), in_shardings=self.runs, out_shardings=self.runs)
         self.chunk_jit = jax.jit(
@@ -915,7 +928,7 @@ def _summarize(
         "compile_seconds": compile_seconds,
         "compile_cached": compile_cached,
         "run_seconds": run_seconds,
-        "env_steps_per_second": env_steps_run / run_seconds if run_seconds > 0 and env_steps_run else None,
+        "env_steps_per_second": env_steps_run / run_seconds if run_seconds > 0 else None,
         "devices": [str(d) for d in devices],
         "num_processes": jax.process_count(),
         "num_runs_padded": layout.num_runs,

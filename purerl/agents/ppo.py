@@ -21,6 +21,7 @@ from purerl.agents.actor_critic import (
     linear_decay,
     make_actor_critic,
     make_policy_evaluator,
+    make_training_env,
 )
 from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.common import (
@@ -174,11 +175,7 @@ def make_agent(config: PPOConfig) -> Agent:
     """Build PPO's pure functions for `config` (see `purerl.loop.Agent`)."""
     env, env_params = make_env(config.env_name, "ppo", SPEC.action_spaces, config.env_kwargs)
     spec = env.spec
-    train_env = rollout.training_env(env)
-    if config.normalize_reward:
-        from purerl.envs import wrappers
-
-        train_env = wrappers.normalize_reward(train_env)
+    train_env = make_training_env(env, config.normalize_reward)
     network = make_actor_critic(
         spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
     )
