@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "workload": {
             "algo": "ppo",
-            "per_seed": "4 envs x 32 steps per update, 1 epoch x 1 minibatch; eval 1 episode x 16 steps/update",
+            "per_seed": "4 envs x 32 steps per update, 1 epoch x 1 minibatch; "
+            "eval 1 episode x 16 steps/update",
             "env_steps_per_update_per_seed": ENV_STEPS_PER_UPDATE,
             "timed_updates": args.updates,
             "timing": "second of two identical runner.run calls in a fresh process (compile excluded); "
