@@ -69,12 +69,12 @@ CHECKPOINT_METRICS_DIR = "checkpoint_metrics"
 RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "learning_curve.png")
 # XLA:CPU compiles a batch of one run differently (last-bit differences); two per device avoids it.
 MIN_RUNS_PER_DEVICE = 2
-# jaxlib 0.10.2 on CPU deadlocks (every thread waits on a futex, forever) when one program runs two
-# batched QR decompositions of more than 64 matrices each, e.g. `vmap` of a flax init with two orthogonal
-# initialisers over 65+ seeds. The init program therefore runs the runs of each device in groups of 64
-# (`lax.map`), which costs nothing that matters (init runs once) and gives the same values. See
-# docs/long_runs.md for the reproducer and the XLA flag that avoids it for hand-written `vmap(train)`.
-INIT_BATCH = 64
+# jaxlib 0.10.2 on CPU deadlocks (every thread waits on a futex, forever) when batched QR decompositions
+# run concurrently: two of more than 64 matrices each in one program, or smaller ones on several host
+# devices at once, e.g. a flax init with orthogonal initialisers vmapped over the seeds. On CPU the init
+# program therefore initialises a device's runs one at a time (`lax.map`, unbatched): init runs once,
+# and the values are the same as batched. See docs/long_runs.md for the reproducer.
+CPU_SEQUENTIAL_INIT = True
 _MAX_SEED = 2**32
 
 
@@ -378,9 +378,13 @@ class _Program:
             (state, healthy), metrics = run_blocks(agent, (state, healthy), hparams, loop_key, indices)
             return state, healthy, metrics
 
+        sequential_init = CPU_SEQUENTIAL_INIT and mesh.devices.flat[0].platform == "cpu"
+
         def init_local(*args):
-            # The runs of one device, at most INIT_BATCH at a time: see INIT_BATCH.
-            return jax.lax.map(lambda xs: init_one(*xs), args, batch_size=INIT_BATCH)
+            # One device's runs: one at a time on CPU (see CPU_SEQUENTIAL_INIT), else vmapped.
+            if sequential_init:
+                return jax.lax.map(lambda xs: init_one(*xs), args)
+            return jax.vmap(init_one)(*args)
 
         init_all = jax.shard_map(
             init_local, mesh=mesh, in_specs=P(RUN_AXIS), out_specs=P(RUN_AXIS), check_vma=False
