@@ -1,9 +1,10 @@
 """Env steps/s and memory of every algorithm at 1 and 64 seeds (compile excluded), fresh process per point.
 
 Discrete-action algorithms run CartPole-v1, continuous-only ones Pendulum-v1, each with its defaults-table
-settings and a short run (`--timesteps` per seed). Per-seed memory is the slope of peak RSS between the
-two seed counts; the largest seed count that fits in 24 GiB is extrapolated from it. The replay memory
-of DQN/SAC/TD3 at their default buffer size is counted exactly from the state's arrays.
+settings and a short run (`TIMESTEPS[algo]` env steps per seed, or `--timesteps`; SAC and TD3 take one
+gradient step per env step, so they get fewer, past their 1,000-step warm-up). Per-seed memory is the
+slope of peak RSS between the two seed counts; the largest seed count that fits in 24 GiB is extrapolated
+from it. The replay memory of DQN/SAC/TD3 at their default buffer size is counted exactly from the state.
 
     python benchmarks/algo_throughput.py
     python benchmarks/algo_throughput.py --algos dqn sac --seeds 1 16
@@ -21,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_facts, peak_rss_mib, run_point_in_subprocess
 
 MEMORY_LIMIT_GIB = 24.0
+# Env steps per seed per point: enough for a steady state, small enough for 64 seeds on 2 cores.
+TIMESTEPS = {"sac": 6_000, "td3": 6_000, "dqn": 25_000}
+DEFAULT_TIMESTEPS = 50_000
 
 
 def default_env(algo: str) -> str:
@@ -78,20 +82,21 @@ def main() -> None:
     )
     parser.add_argument("--algos", nargs="+", default=None)
     parser.add_argument("--seeds", type=int, nargs=2, default=[1, 64])
-    parser.add_argument("--timesteps", type=int, default=50_000, help="env steps per seed per point")
+    parser.add_argument("--timesteps", type=int, default=None, help="env steps per seed per point")
     parser.add_argument("--out", default="benchmarks/results/algo_throughput_cpu.json")
     parser.add_argument("--point", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point is not None:
-        print(json.dumps(run_point(args.point[0], int(args.point[1]), args.timesteps)))
+        print(json.dumps(run_point(args.point[0], int(args.point[1]), int(args.timesteps))))
         return
 
     rows = []
     for algo in args.algos or list(algorithms()):
         if algo == "bc":  # supervised on a dataset: no env steps to measure
             continue
+        timesteps = args.timesteps or TIMESTEPS.get(algo, DEFAULT_TIMESTEPS)
         points = [
-            run_point_in_subprocess(__file__, ["--point", algo, str(s), "--timesteps", str(args.timesteps)])
+            run_point_in_subprocess(__file__, ["--point", algo, str(s), "--timesteps", str(timesteps)])
             for s in args.seeds
         ]
         low, high = points
@@ -103,6 +108,7 @@ def main() -> None:
             {
                 "algo": algo,
                 "env": low["env"],
+                "timesteps_per_seed": timesteps,
                 "points": points,
                 "rss_mib_per_seed": per_seed_mib,
                 "max_seeds_in_24_gib": int((MEMORY_LIMIT_GIB * 1024 - base_mib) / per_seed_mib),
@@ -129,7 +135,7 @@ def main() -> None:
         args.out,
         {
             "benchmark": "algo_throughput",
-            "timesteps_per_seed": args.timesteps,
+            "timesteps_per_seed": "per row (rows[i].timesteps_per_seed)",
             "machine": machine_facts(),
             "note": "compile excluded; peak RSS per fresh process; max seeds extrapolated linearly from "
             "the RSS slope between the two seed counts",

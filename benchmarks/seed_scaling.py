@@ -31,9 +31,6 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 ENV_STEPS_PER_UPDATE = 4 * 32  # per seed: num_envs x num_steps below
-# jaxlib 0.10.2's CPU runtime deadlocked here on some batched programs (docs/long_runs.md); this flag
-# avoided every hang seen. It is recorded in the JSON with the results.
-CPU_FLAGS = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
 def bench_config(env_name: str, updates: int):
@@ -104,10 +101,8 @@ def run_point(spec: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = "cuda" if args.platform == "gpu" else "cpu"
     flags = [env.get("XLA_FLAGS", "")]
-    if args.platform == "cpu":
-        flags.append(CPU_FLAGS)
-        if spec["devices"] > 1:
-            flags.append(f"--xla_force_host_platform_device_count={spec['devices']}")
+    if args.platform == "cpu" and spec["devices"] > 1:
+        flags.append(f"--xla_force_host_platform_device_count={spec['devices']}")
     env["XLA_FLAGS"] = " ".join(f for f in flags if f)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]

@@ -36,7 +36,7 @@ import numpy as np
 from purerl import demonstrations, envs, io, plots, stats, teachers
 from purerl.agents import bc, ppo
 from purerl.agents.bootstrap import actor_params
-from purerl.loop import Agent, TrainOutput, run_blocks, split_run_key
+from purerl.loop import Agent, TrainOutput, make_train_fn
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -88,23 +88,9 @@ LOCK_LAPSE = 0.3
 
 
 def train_runs(agent: Agent, keys: jax.Array, hparams: Any, *init_args: Any) -> TrainOutput:
-    """`jax.vmap(make_train_fn(agent))(keys, hparams, *init_args)`, except that `agent.init` runs one
-    run at a time (`lax.map`); identical results.
-
-    Why: a vmapped init orthogonalises a batch of weight matrices at once, and jaxlib's batched QR splits
-    such a batch over XLA's intra-op thread pool and waits for the pieces; when as many batched QRs (one
-    per layer) run at once as the pool has threads (2 here), every worker waits and the program hangs
-    for good, which it did in this experiment. One matrix at a time is run inline, without the pool.
-    """
-    init_keys, loop_keys = jax.vmap(split_run_key)(keys)
-    states = jax.lax.map(lambda args: agent.init(args[0], hparams, *args[1:]), (init_keys, *init_args))
-    indices = jnp.arange(agent.num_blocks, dtype=jnp.int32)
-
-    def run(state, loop_key):
-        (state, _), metrics = run_blocks(agent, (state, jnp.asarray(True)), hparams, loop_key, indices)
-        return TrainOutput(state, metrics)
-
-    return jax.vmap(run)(states, loop_keys)
+    """`make_train_fn(agent)` vmapped over `keys [S]` and per-run `init_args [S, ...]`."""
+    in_axes = (0, None) + (0,) * len(init_args)
+    return jax.vmap(make_train_fn(agent), in_axes=in_axes)(keys, hparams, *init_args)
 
 
 def make_tasks(budget: Budget) -> list[Task]:
@@ -163,9 +149,7 @@ def run_task(task: Task, budget: Budget, key: jax.Array) -> dict[str, Any]:
         collect = lambda k: demonstrations.collect(env, env_params, teacher, k, budget.demo_envs, demo_steps)
         demos = jax.vmap(collect)(demo_keys)
         bc_out = train_runs(bc_agent, bc_keys, BC_HPARAMS, demos)
-        random_actors = jax.lax.map(
-            lambda a: bc_agent.init(a[0], BC_HPARAMS, a[1]).params, (init_keys, demos)
-        )
+        random_actors = jax.vmap(lambda k, d: bc_agent.init(k, BC_HPARAMS, d).params)(init_keys, demos)
         # The teacher is evaluated like every other policy: fresh episodes, as many per seed.
         evaluate = lambda k: demonstrations.evaluate_episodes(
             env, env_params, teacher, k, budget.eval_episodes

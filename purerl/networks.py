@@ -6,7 +6,8 @@ orthogonal weights with gain sqrt(2) in hidden layers, 0.01 for the policy head,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -18,8 +19,49 @@ from purerl.distributions import Categorical, DiagGaussian, TanhGaussian
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
 
+def orthogonal(scale: float = 1.0) -> Callable[..., jax.Array]:
+    """Orthogonal initialiser (Saxe et al., 2014) that never runs a batch of QR factorisations at once.
+
+    Same distribution and, for the same key, the same bits as `jax.nn.initializers.orthogonal`: a
+    Gaussian `[max(r, c), min(r, c)]` matrix (`r` = product of all but the last axis, `c` = last axis),
+    the Q of its QR with the signs of R's diagonal folded in, transposed when `r < c`, reshaped to
+    `shape`, times `scale`.
+
+    Why: under `vmap` (one network per seed) the library initialiser calls jaxlib's batched QR, which on
+    CPU splits the batch over XLA's intra-op thread pool and blocks until the pieces finish. When as many
+    of those QRs run at once as the pool has threads (one per layer), every worker waits and the program
+    never finishes (jaxlib 0.10.2; seen here with 2 to 65+ seeds, e.g. PPO on Breakout-MinAtar with 16).
+    Here a vmapped QR factorises its matrices one after another (`lax.map`), which runs inline. Init
+    runs once per run, so the cost is negligible, and LAPACK's result does not depend on the program it
+    is compiled into: chunked runner and single-call `train` start from identical parameters.
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> jax.Array:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        gaussian = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q = orthonormal_columns(gaussian)
+        if rows < cols:
+            q = q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
+@jax.custom_batching.custom_vmap
+def orthonormal_columns(a: jax.Array) -> jax.Array:
+    """`[m, n] -> [m, n]` (`m >= n`): the Q of `a = QR` with R's diagonal made positive."""
+    q, r = jnp.linalg.qr(a)
+    return q * jnp.sign(jnp.diag(r))
+
+
+@orthonormal_columns.def_vmap
+def _orthonormal_columns_one_at_a_time(axis_size: int, in_batched: list[bool], a: jax.Array):
+    del axis_size, in_batched  # `a` is the only input, so it is the batched one
+    return jax.lax.map(orthonormal_columns, a), True
+
+
 def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 class MLP(nn.Module):
@@ -55,7 +97,7 @@ class MinAtarCNN(nn.Module):
         act = ACTIVATIONS[self.activation]
         batch_shape = x.shape[:-3]
         x = x.reshape((-1, *x.shape[-3:]))
-        x = nn.Conv(16, (3, 3), padding="VALID", kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x)
+        x = nn.Conv(16, (3, 3), padding="VALID", kernel_init=orthogonal(np.sqrt(2.0)))(x)
         x = act(x)
         x = x.reshape((*batch_shape, -1))
         x = _dense(self.hidden, np.sqrt(2.0))(x)

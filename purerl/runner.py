@@ -69,12 +69,6 @@ CHECKPOINT_METRICS_DIR = "checkpoint_metrics"
 RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "learning_curve.png")
 # XLA:CPU compiles a batch of one run differently (last-bit differences); two per device avoids it.
 MIN_RUNS_PER_DEVICE = 2
-# jaxlib 0.10.2 on CPU deadlocks (every thread waits on a futex, forever) when batched QR decompositions
-# run concurrently: two of more than 64 matrices each in one program, or smaller ones on several host
-# devices at once, e.g. a flax init with orthogonal initialisers vmapped over the seeds. On CPU the init
-# program therefore initialises a device's runs one at a time (`lax.map`, unbatched): init runs once,
-# and the values are the same as batched. See docs/long_runs.md for the reproducer.
-CPU_SEQUENTIAL_INIT = True
 _MAX_SEED = 2**32
 
 
@@ -378,19 +372,8 @@ class _Program:
             (state, healthy), metrics = run_blocks(agent, (state, healthy), hparams, loop_key, indices)
             return state, healthy, metrics
 
-        sequential_init = CPU_SEQUENTIAL_INIT and mesh.devices.flat[0].platform == "cpu"
-
-        def init_local(*args):
-            # One device's runs: one at a time on CPU (see CPU_SEQUENTIAL_INIT), else vmapped.
-            if sequential_init:
-                return jax.lax.map(lambda xs: init_one(*xs), args)
-            return jax.vmap(init_one)(*args)
-
-        init_all = jax.shard_map(
-            init_local, mesh=mesh, in_specs=P(RUN_AXIS), out_specs=P(RUN_AXIS), check_vma=False
-        )
         self.init_jit = jax.jit(
-            init_all, in_shardings=(self.runs,) * (2 + num_init_args), out_shardings=self.runs
+            jax.vmap(init_one), in_shardings=(self.runs,) * (2 + num_init_args), out_shardings=self.runs
         )
         self.loop_keys = jax.jit(jax.vmap(loop_key_one), in_shardings=self.runs, out_shardings=self.runs)
         self.chunk_jit = jax.jit(
