@@ -80,9 +80,10 @@ def make_train(total_timesteps: int, env_name: str = "CartPole-v1"):
                 logits, value = network.apply(params, obs)
                 action = jax.random.categorical(key_act, logits)
                 log_prob = jax.nn.log_softmax(logits)[jnp.arange(NUM_ENVS), action]
-                next_obs, env_state, reward, done, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                    jax.random.split(key_step, NUM_ENVS), tracker.env_state, action, env_params
-                )
+                next_obs, env_state, reward, terminated, truncated, _ = jax.vmap(
+                    env.step, in_axes=(0, 0, 0, None)
+                )(jax.random.split(key_step, NUM_ENVS), tracker.env_state, action, env_params)
+                done = (terminated | truncated).astype(jnp.float32)
                 episode_return = tracker.episode_return + reward
                 tracker = Tracker(
                     env_state,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -361,22 +360,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# XLA's multi-threaded Eigen runtime on CPU deadlocked a small SAC program here (every pool thread parked,
-# the main thread waiting forever in block_until_ready); single-threaded Eigen ran it. Read when JAX
-# creates its CPU client, so it must be set before the first computation; a user's own setting wins.
-# (PPO on Breakout-MinAtar hangs the same way with or without it: an open bug.)
-_CPU_SAFE_FLAG = "--xla_cpu_multi_thread_eigen=false"
-
-
-def use_safe_cpu_flags() -> None:
-    """Add `--xla_cpu_multi_thread_eigen=false` to XLA_FLAGS unless the user set that option."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {_CPU_SAFE_FLAG}".strip()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    use_safe_cpu_flags()
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
