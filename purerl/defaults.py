@@ -181,7 +181,7 @@ DEFAULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
 
 
 def env_family(env_name: str) -> str:
-    """"minatar", "continuous" or "default"."""
+    """ "minatar", "continuous" or "default"."""
     if env_name.endswith("-MinAtar"):
         return "minatar"
     env, _ = make(env_name)

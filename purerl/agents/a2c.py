@@ -51,7 +51,6 @@ from purerl.config import (
     Range,
     check_choice,
     check_positive_int,
-    validate_hparams,
 )
 from purerl.loop import Agent
 from purerl.losses import mse_loss, normalize, policy_gradient_loss
@@ -178,10 +177,6 @@ HPARAM_RANGES = {
     "max_grad_norm": Range(0.0, low_open=True),
     "rmsprop_decay": Range(0.0, 1.0, high_open=True),
 }
-
-
-def validate(hparams: A2CHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class A2CState(NamedTuple):
@@ -363,13 +358,6 @@ def make_agent(config: A2CConfig) -> Agent:
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
 
 
-def make_train(config: A2CConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="a2c",
@@ -377,7 +365,9 @@ SPEC = register_algorithm(
         config_cls=A2CConfig,
         hparams_cls=A2CHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete", "continuous"),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

@@ -49,7 +49,7 @@ from purerl.agents.common import (
     make_env,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, Range, check_positive_int, validate_hparams
+from purerl.config import POSITIVE, Range, check_positive_int
 from purerl.demonstrations import ActFn, Demonstrations
 from purerl.loop import Agent
 from purerl.networks import ActorCritic
@@ -107,10 +107,6 @@ class BCHParams(NamedTuple):
 
 
 HPARAM_RANGES = {"learning_rate": POSITIVE, "max_grad_norm": Range(0.0, low_open=True)}
-
-
-def validate(hparams: BCHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class BCData(NamedTuple):
@@ -230,14 +226,6 @@ def make_act(config: BCConfig) -> Callable[[Params, bool], ActFn]:
     return lambda params, greedy: policy_act(network, params, greedy)
 
 
-def make_train(config: BCConfig):
-    """`train(key, hparams, demos) -> TrainOutput` for one seed; vmap it over keys and a `[seed]`-stacked
-    dataset (`in_axes=(0, None, 0)`) or share one dataset (`in_axes=(0, None, None)`)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="bc",
@@ -245,7 +233,9 @@ SPEC = register_algorithm(
         config_cls=BCConfig,
         hparams_cls=BCHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete", "continuous"),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

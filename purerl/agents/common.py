@@ -1,17 +1,23 @@
 """Pieces every agent's config and setup share: the environment for a config, action-space checks,
-config validation helpers and optimisers."""
+config validation helpers, optimisers and the value-based agents' evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import flax.linen as nn
+import jax
 import optax
 
+from purerl import rollout
 from purerl.config import check_choice
 from purerl.envs import make, registered, wrappers
 from purerl.envs.core import Env
 from purerl.envs.registry import unknown_name_message
+from purerl.exploration import epsilon_greedy
 from purerl.networks import ACTIVATIONS
+from purerl.types import PRNGKey
 
 
 def make_env(
@@ -116,3 +122,18 @@ def check_eval_options(config: Any, num_updates: int) -> None:
         raise ValueError(
             f"{name}.eval_every={config.eval_every} exceeds the number of updates ({num_updates})"
         )
+
+
+def make_q_evaluator(
+    env: Env, env_params: Any, q_network: nn.Module, num_episodes: int, max_steps: int
+) -> Callable[[Any, Any, PRNGKey], dict[str, jax.Array]]:
+    """`evaluate(state, hparams, key)` for value-based agents: `num_episodes` fresh episodes of at most
+    `max_steps` steps, acting epsilon-greedily (`hparams.eval_epsilon`) in `state.params`' Q-values."""
+
+    def evaluate(state: Any, hparams: Any, key: PRNGKey) -> dict[str, jax.Array]:
+        def act(obs, key):
+            return epsilon_greedy(key, q_network.apply(state.params, obs), hparams.eval_epsilon)
+
+        return rollout.evaluate(env, env_params, act, key, num_episodes, max_steps)
+
+    return evaluate

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import rollout
-from purerl.agents.common import adam_with_clipping, make_env
+from purerl.agents.common import adam_with_clipping, make_env, make_q_evaluator
 from purerl.agents.registry import AlgoSpec, register_algorithm
 from purerl.config import (
     POSITIVE,
@@ -37,7 +37,6 @@ from purerl.config import (
     Range,
     check_choice,
     check_positive_int,
-    validate_hparams,
 )
 from purerl.envs import registered
 from purerl.envs.registry import unknown_name_message
@@ -213,10 +212,6 @@ HPARAM_RANGES = {
     "max_grad_norm": Range(0.0, low_open=True),
     "eval_epsilon": UNIT,
 }
-
-
-def validate(hparams: DQNHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class DQNState(NamedTuple):
@@ -427,20 +422,8 @@ def make_agent(config: DQNConfig) -> Agent:
         new_state = DQNState(params, target_params, opt_state, buffer, envs, env_steps, grad_steps)
         return new_state, metrics
 
-    def evaluate(state: DQNState, hparams: DQNHParams, key: PRNGKey):
-        def act(obs, key):
-            return epsilon_greedy(key, network.apply(state.params, obs), hparams.eval_epsilon)
-
-        return rollout.evaluate(env, env_params, act, key, config.eval_episodes, eval_max_steps)
-
+    evaluate = make_q_evaluator(env, env_params, network, config.eval_episodes, eval_max_steps)
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
-
-
-def make_train(config: DQNConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
 
 
 SPEC = register_algorithm(
@@ -450,7 +433,9 @@ SPEC = register_algorithm(
         config_cls=DQNConfig,
         hparams_cls=DQNHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete",),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

@@ -41,7 +41,6 @@ from purerl.config import (
     check_bool,
     check_number,
     check_positive_int,
-    validate_hparams,
 )
 from purerl.loop import Agent
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
@@ -155,10 +154,6 @@ HPARAM_RANGES = {
     "max_grad_norm": Range(0.0, low_open=True),
     "kl_coef": NON_NEGATIVE,
 }
-
-
-def validate(hparams: PPOHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class PPOState(NamedTuple):
@@ -300,14 +295,6 @@ def make_agent(config: PPOConfig) -> Agent:
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
 
 
-def make_train(config: PPOConfig):
-    """`train(key, hparams, init_params=None) -> TrainOutput` for one seed; vmap it over keys (and
-    stacked hparams; and a `[seed]`-stacked `init_params` with `in_axes=0` to fine-tune bootstraps)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="ppo",
@@ -315,7 +302,9 @@ SPEC = register_algorithm(
         config_cls=PPOConfig,
         hparams_cls=PPOHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete", "continuous"),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import optax
 
 from purerl import returns, rollout
-from purerl.agents.common import adam_with_clipping, make_env
+from purerl.agents.common import adam_with_clipping, make_env, make_q_evaluator
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, UNIT, Range, check_choice, check_positive_int, validate_hparams
+from purerl.config import POSITIVE, UNIT, Range, check_choice, check_positive_int
 from purerl.envs import registered
 from purerl.envs.registry import unknown_name_message
 from purerl.exploration import epsilon_greedy, linear_schedule
@@ -170,10 +170,6 @@ HPARAM_RANGES = {
 }
 
 
-def validate(hparams: PQNHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
-
-
 class PQNState(NamedTuple):
     """Everything PQN carries between updates.
 
@@ -314,20 +310,8 @@ def make_agent(config: PQNConfig) -> Agent:
         new_state = PQNState(params, opt_state, envs, state.env_steps + steps_per_update)
         return new_state, metrics
 
-    def evaluate(state: PQNState, hparams: PQNHParams, key: PRNGKey):
-        def act(obs, key):
-            return epsilon_greedy(key, network.apply(state.params, obs), hparams.eval_epsilon)
-
-        return rollout.evaluate(env, env_params, act, key, config.eval_episodes, eval_max_steps)
-
+    evaluate = make_q_evaluator(env, env_params, network, config.eval_episodes, eval_max_steps)
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
-
-
-def make_train(config: PQNConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
 
 
 SPEC = register_algorithm(
@@ -337,7 +321,9 @@ SPEC = register_algorithm(
         config_cls=PQNConfig,
         hparams_cls=PQNHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete",),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from purerl.config import Range, validate_hparams
 from purerl.envs.registry import unknown_name_message
-from purerl.loop import Agent
+from purerl.loop import Agent, TrainOutput, make_train_fn
 
 
 class AlgoSpec(NamedTuple):
@@ -18,7 +19,7 @@ class AlgoSpec(NamedTuple):
         config_cls: frozen dataclass of static options (validated in `__post_init__`).
         hparams_cls: NamedTuple of traced, vmappable hyperparameters.
         make_agent: `config -> Agent`.
-        validate_hparams: `hparams -> None`, raises `ValueError` naming the bad field.
+        hparam_ranges: valid range of each hyperparameter field (fields not listed: any finite value).
         action_spaces: which action spaces it supports: subset of ("discrete", "continuous").
     """
 
@@ -27,8 +28,17 @@ class AlgoSpec(NamedTuple):
     config_cls: type
     hparams_cls: type
     make_agent: Callable[[Any], Agent]
-    validate_hparams: Callable[[Any], None]
+    hparam_ranges: Mapping[str, Range]
     action_spaces: tuple[str, ...]
+
+    def validate_hparams(self, hparams: Any) -> None:
+        """Raise `ValueError` naming the first field (scalar or stacked sweep) outside its range."""
+        validate_hparams(hparams, self.hparam_ranges)
+
+    def make_train(self, config: Any) -> Callable[..., TrainOutput]:
+        """`train(key, hparams, *init_args) -> TrainOutput` for one run of `config`: pure and unjitted;
+        vmap it over keys (and stacked hparams), e.g. `jax.jit(jax.vmap(train, in_axes=(0, None)))`."""
+        return make_train_fn(self.make_agent(config))
 
 
 _ALGORITHMS: dict[str, AlgoSpec] = {}

@@ -69,7 +69,6 @@ from purerl.config import (
     Range,
     check_choice,
     check_positive_int,
-    validate_hparams,
 )
 from purerl.envs import make
 from purerl.loop import Agent
@@ -194,10 +193,6 @@ HPARAM_RANGES = {
     "vf_coef": NON_NEGATIVE,
     "max_grad_norm": Range(0.0, low_open=True),
 }
-
-
-def validate(hparams: ReinforceHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class ReinforceState(NamedTuple):
@@ -383,13 +378,6 @@ def make_agent(config: ReinforceConfig) -> Agent:
     return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
 
 
-def make_train(config: ReinforceConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="reinforce",
@@ -397,7 +385,9 @@ SPEC = register_algorithm(
         config_cls=ReinforceConfig,
         hparams_cls=ReinforceHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("discrete", "continuous"),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

@@ -40,7 +40,7 @@ from purerl.agents.off_policy import (
     polyak_update,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, UNIT, Range, check_bool, check_number, validate_hparams
+from purerl.config import POSITIVE, UNIT, Range, check_bool, check_number
 from purerl.loop import Agent
 from purerl.losses import ensemble_td_loss
 from purerl.networks import QEnsemble, SquashedGaussianActor
@@ -107,10 +107,6 @@ HPARAM_RANGES = {
     "init_alpha": POSITIVE,
     "target_entropy_per_dim": Range(),
 }
-
-
-def validate(hparams: SACHParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class SACLearnerState(NamedTuple):
@@ -262,13 +258,6 @@ def make_agent(config: SACConfig) -> Agent:
     return make_off_policy_agent(config, env, env_params, learner)
 
 
-def make_train(config: SACConfig):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="sac",
@@ -276,7 +265,9 @@ SPEC = register_algorithm(
         config_cls=SACConfig,
         hparams_cls=SACHParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("continuous",),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train

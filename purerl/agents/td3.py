@@ -46,7 +46,6 @@ from purerl.config import (
     Range,
     check_divides,
     check_positive_int,
-    validate_hparams,
 )
 from purerl.loop import Agent
 from purerl.losses import ensemble_td_loss
@@ -104,10 +103,6 @@ HPARAM_RANGES = {
     "policy_noise": NON_NEGATIVE,
     "noise_clip": NON_NEGATIVE,
 }
-
-
-def validate(hparams: TD3HParams) -> None:
-    validate_hparams(hparams, HPARAM_RANGES)
 
 
 class TD3LearnerState(NamedTuple):
@@ -238,13 +233,6 @@ def make_agent(config: TD3Config) -> Agent:
     return make_off_policy_agent(config, env, env_params, learner)
 
 
-def make_train(config: TD3Config):
-    """`train(key, hparams) -> TrainOutput` for one seed; vmap it over keys (and stacked hparams)."""
-    from purerl.loop import make_train_fn
-
-    return make_train_fn(make_agent(config))
-
-
 SPEC = register_algorithm(
     AlgoSpec(
         name="td3",
@@ -252,7 +240,9 @@ SPEC = register_algorithm(
         config_cls=TD3Config,
         hparams_cls=TD3HParams,
         make_agent=make_agent,
-        validate_hparams=validate,
+        hparam_ranges=HPARAM_RANGES,
         action_spaces=("continuous",),
     )
 )
+validate = SPEC.validate_hparams
+make_train = SPEC.make_train
