@@ -82,6 +82,37 @@ class MLP(nn.Module):
         return x
 
 
+class PatchConv(nn.Module):
+    """2-D convolution, stride 1, "VALID" padding, computed as patches @ kernel (im2col).
+
+    `[..., H, W, C] -> [..., H - k + 1, W - k + 1, features]`, with the same parameters (`kernel`
+    `[k, k, C, features]`, `bias`) and the same values as `nn.Conv(features, (k, k), padding="VALID")`.
+
+    Why: vmapped over seeds (one kernel per seed), XLA turns a convolution into a grouped convolution,
+    which its CPU backend runs about 2.4x slower than the same convolutions one seed at a time; as
+    patches times a matrix it becomes a batched matmul. The barrier keeps XLA from fusing the patch
+    extraction into the matmul, which measured 2x slower again (16 seeds x 128 MinAtar frames, 2 cores:
+    forward 20.7 ms as a convolution, 10.0 ms here).
+    """
+
+    features: int
+    kernel_size: int
+    kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, channels = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        out_h, out_w = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+        # Patch layout (row, column, channel) matches the kernel's flattening order.
+        patches = jnp.concatenate(
+            [x[..., i : i + out_h, j : j + out_w, :] for i in range(k) for j in range(k)], axis=-1
+        )
+        patches = jax.lax.optimization_barrier(patches)
+        return patches @ kernel.reshape((k * k * channels, self.features)) + bias
+
+
 class MinAtarCNN(nn.Module):
     """The MinAtar network (Young & Tian, 2019): one 3x3 conv with 16 filters, then a dense layer.
 
@@ -97,7 +128,7 @@ class MinAtarCNN(nn.Module):
         act = ACTIVATIONS[self.activation]
         batch_shape = x.shape[:-3]
         x = x.reshape((-1, *x.shape[-3:]))
-        x = nn.Conv(16, (3, 3), padding="VALID", kernel_init=orthogonal(np.sqrt(2.0)))(x)
+        x = PatchConv(16, 3, kernel_init=orthogonal(np.sqrt(2.0)), name="Conv_0")(x)
         x = act(x)
         x = x.reshape((*batch_shape, -1))
         x = _dense(self.hidden, np.sqrt(2.0))(x)

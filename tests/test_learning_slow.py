@@ -42,7 +42,7 @@ CASES = [
     ("algo", "env", "seeds", "steps", "sets", "threshold"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
 )
 def test_learns_with_tabled_defaults(algo, env, seeds, steps, sets, threshold):
-    spec, config, hparams = build_config_and_hparams(algo, env, sets, steps)
+    _, config, hparams = build_config_and_hparams(algo, env, sets, steps)
     result = runner.run(algo, config, hparams, seeds, num_chunks=1, progress=False)
     final = result.summary["final_return"]
     assert result.summary["diverged_seeds"] == []
