@@ -6,9 +6,10 @@ process per point), final evaluation return IQM [95% CI]; plus the analytic FLOP
 fraction of this machine's large-matmul FLOP/s that PPO achieves, measured in the same run.
 
 Every point is also run with `reference_ppo.py`, a minimal single-file PPO in the classic style, on the
-same machine in the same run: "vs ref" is purerl's throughput over that one's. The figures the issue
-quotes for such an implementation on a 2-core machine (124k env steps/s at 1 seed, 190k at 16) are
-reported next to it ("vs quoted").
+same machine in the same run: "vs ref" is purerl's throughput over that one's. "all cores" is the
+`purerl train` path on a multi-core CPU: one XLA device per core, seeds sharded over them by the
+runner. The figures the issue quotes for such an implementation on a 2-core machine (124k env steps/s
+at 1 seed, 190k at 16) are reported next to it ("vs quoted").
 
     python benchmarks/ppo_throughput.py                 # full table, writes benchmarks/results/
     python benchmarks/ppo_throughput.py --seeds 1 16 --total-timesteps 100000
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from common import machine_facts, matmul_flops_per_second, peak_rss_mib, run_poi
 
 # Quoted in issue #2: the fastest single-file JAX PPO on a 2-core machine like CI's.
 QUOTED_STEPS_PER_SECOND = {1: 124_000, 16: 190_000}
+CORES = len(os.sched_getaffinity(0))
 
 
 def ppo_flops_per_env_step(obs_dim: int = 4, hidden: int = 64, actions: int = 2, epochs: int = 4) -> dict:
@@ -54,6 +57,30 @@ def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict
         train = jax.jit(jax.vmap(make_train(total_timesteps)))
         args = (keys,)
         env_steps = num_seeds * (total_timesteps // (NUM_ENVS * NUM_STEPS)) * NUM_ENVS * NUM_STEPS
+    elif implementation == "purerl_cores":
+        # What `purerl train` does on a multi-core CPU: one XLA device per core (the parent sets
+        # XLA_FLAGS for this process), the runner shards the seeds over them. Run twice: the first call
+        # compiles, the second is timed (the runner caches the program).
+        from purerl.agents.ppo import PPOConfig, PPOHParams
+        from purerl.cli import local_devices_for
+        from purerl.runner import run
+
+        num_updates = total_timesteps // (4 * 128)
+        config = PPOConfig(env_name="CartPole-v1", total_timesteps=total_timesteps, eval_every=num_updates)
+        kwargs = {"num_chunks": 1, "progress": False, "devices": local_devices_for(num_seeds)}
+        first = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
+        timed = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
+        return {
+            "implementation": implementation,
+            "num_seeds": num_seeds,
+            "devices": len(kwargs["devices"]),
+            "env_steps": num_seeds * timed["total_timesteps"],
+            "compile_seconds": first["compile_seconds"],
+            "run_seconds": timed["run_seconds"],
+            "env_steps_per_second": timed["env_steps_per_second"],
+            "peak_rss_mib": peak_rss_mib(),
+            "final_return": timed["final_return"],
+        }
     else:
         from purerl.agents.ppo import PPOConfig, PPOHParams, make_agent
         from purerl.loop import make_train_fn
@@ -110,6 +137,14 @@ def main() -> None:
         common = ["--point", str(seeds), "--total-timesteps", str(args.total_timesteps)]
         point = run_point_in_subprocess(__file__, common)
         reference = run_point_in_subprocess(__file__, [*common, "--implementation", "reference"])
+        if seeds >= 2 * CORES:
+            cores = run_point_in_subprocess(
+                __file__,
+                [*common, "--implementation", "purerl_cores"],
+                env={"XLA_FLAGS": f"--xla_force_host_platform_device_count={CORES}"},
+            )
+            cores["ratio_to_reference"] = cores["env_steps_per_second"] / reference["env_steps_per_second"]
+            point["all_cores"] = cores
         point["achieved_flops_per_second"] = point["env_steps_per_second"] * flops["total"]
         point["fraction_of_matmul_peak"] = point["achieved_flops_per_second"] / peak
         point["reference"] = reference
@@ -124,15 +159,20 @@ def main() -> None:
     )
     header = (
         f"{'seeds':>6} {'env steps/s':>12} {'ref steps/s':>12} {'vs ref':>7} {'vs quoted':>9} "
+        f"{'all cores':>10} {'vs ref':>7} "
         f"{'compile s':>10} {'run s':>7} {'peak MiB':>9} {'% peak':>7} {'final IQM':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         quoted = f"{r['ratio_to_quoted']:.2f}x" if r["ratio_to_quoted"] else "-"
+        cores = r.get("all_cores")
+        cores_sps = f"{cores['env_steps_per_second']:,.0f}" if cores else "-"
+        cores_ratio = f"{cores['ratio_to_reference']:.2f}x" if cores else "-"
         print(
             f"{r['num_seeds']:>6} {r['env_steps_per_second']:>12,.0f} "
             f"{r['reference']['env_steps_per_second']:>12,.0f} {r['ratio_to_reference']:>6.2f}x {quoted:>9} "
+            f"{cores_sps:>10} {cores_ratio:>7} "
             f"{r['compile_seconds']:>10.1f} {r['run_seconds']:>7.1f} {r['peak_rss_mib']:>9.0f} "
             f"{100 * r['fraction_of_matmul_peak']:>6.2f}% {r['final_return']['iqm']:>10.1f}"
         )

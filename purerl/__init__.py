@@ -12,11 +12,45 @@ Environments and agents are pure functions, so a whole training run (rollouts an
     out.metrics["eval_return"]  # [64, num_blocks]
 """
 
-from purerl import agents, envs, returns, rollout, stats
-from purerl.agents import algorithms, get_algorithm
-from purerl.envs import Env, EnvSpec, make, register, registered
-from purerl.loop import Agent, TrainOutput, make_train_fn
-from purerl.types import TimeStep, Transition
+import importlib
+from typing import Any
+
+# Exported names and the module each lives in. They load on first use (PEP 562), so that
+# `import purerl.cli` does not import gymnax, whose import creates arrays and so starts JAX's backends:
+# the CLI must set XLA options (one CPU device per core) before that happens.
+_EXPORTS = {
+    "agents": "purerl",
+    "envs": "purerl",
+    "returns": "purerl",
+    "rollout": "purerl",
+    "stats": "purerl",
+    "algorithms": "purerl.agents",
+    "get_algorithm": "purerl.agents",
+    "Env": "purerl.envs",
+    "EnvSpec": "purerl.envs",
+    "make": "purerl.envs",
+    "register": "purerl.envs",
+    "registered": "purerl.envs",
+    "Agent": "purerl.loop",
+    "TrainOutput": "purerl.loop",
+    "make_train_fn": "purerl.loop",
+    "TimeStep": "purerl.types",
+    "Transition": "purerl.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'purerl' has no attribute {name!r}")
+    module = _EXPORTS[name]
+    value = (
+        importlib.import_module(f"purerl.{name}")
+        if module == "purerl"
+        else getattr(importlib.import_module(module), name)
+    )
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
