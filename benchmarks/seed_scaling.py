@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu_count = os.cpu_count()
     note = args.note or (
-        f"{cpu_count} cores shared with other jobs; load average {load_before} before and {_load()} after"
+        f"{cpu_count} cores; load average {load_before} before and {_load()} after (this run's own points "
+        "count in it)"
     )
     result = {
         "benchmark": "seed_scaling",
@@ -237,7 +238,6 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform_lib.processor() or platform_lib.machine(),
             "load_average_before": load_before,
             "load_average_after": _load(),
-            "shared": True,
             "note": note,
         },
         "workload": {
