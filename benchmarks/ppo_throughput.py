@@ -45,6 +45,16 @@ def ppo_flops_per_env_step(obs_dim: int = 4, hidden: int = 64, actions: int = 2,
     return {"act": act, "bootstrap": bootstrap, "learn": learn, "total": act + bootstrap + learn}
 
 
+def classic_config(total_timesteps: int):
+    """purerl's PPO in the benchmark configuration (the PPOConfig defaults), with one evaluation after
+    the last update: the reference evaluates nothing inside its program, and evaluation steps are not
+    counted as env steps."""
+    from purerl.agents.ppo import PPOConfig
+
+    num_updates = total_timesteps // (4 * 128)
+    return PPOConfig(env_name="CartPole-v1", total_timesteps=total_timesteps, eval_every=num_updates)
+
+
 def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict:
     import jax
 
@@ -61,12 +71,11 @@ def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict
         # What `purerl train` does on a multi-core CPU: one XLA device per core (the parent sets
         # XLA_FLAGS for this process), the runner shards the seeds over them. Run twice: the first call
         # compiles, the second is timed (the runner caches the program).
-        from purerl.agents.ppo import PPOConfig, PPOHParams
+        from purerl.agents.ppo import PPOHParams
         from purerl.cli import local_devices_for
         from purerl.runner import run
 
-        num_updates = total_timesteps // (4 * 128)
-        config = PPOConfig(env_name="CartPole-v1", total_timesteps=total_timesteps, eval_every=num_updates)
+        config = classic_config(total_timesteps)
         kwargs = {"num_chunks": 1, "progress": False, "devices": local_devices_for(num_seeds)}
         first = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
         timed = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
@@ -82,14 +91,10 @@ def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict
             "final_return": timed["final_return"],
         }
     else:
-        from purerl.agents.ppo import PPOConfig, PPOHParams, make_agent
+        from purerl.agents.ppo import PPOHParams, make_agent
         from purerl.loop import make_train_fn
 
-        # One evaluation, after the last update: the reference evaluates nothing inside its program,
-        # and evaluation steps are not counted as env steps.
-        num_updates = total_timesteps // (4 * 128)
-        config = PPOConfig(env_name="CartPole-v1", total_timesteps=total_timesteps, eval_every=num_updates)
-        agent = make_agent(config)
+        agent = make_agent(classic_config(total_timesteps))
         train = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None)))
         args = (keys, PPOHParams())
         env_steps = num_seeds * agent.total_env_steps

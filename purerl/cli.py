@@ -20,16 +20,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from purerl.config import field_names
+from purerl.config import field_names, unknown_name_message
 
 _MAX_SEED = 2**32
-
-
-def unknown_name_message(kind: str, name: str, valid: Sequence[str]) -> str:
-    """`purerl.envs.registry.unknown_name_message`, imported on use (see `use_cpu_cores_as_devices`)."""
-    from purerl.envs.registry import unknown_name_message as message
-
-    return message(kind, name, valid)
 
 
 def _parse_value(field: str, text: str, default: Any) -> Any:

@@ -7,8 +7,9 @@ rejected with a `ValueError` naming the field before anything is traced or compi
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,3 +105,10 @@ def field_names(cls: type) -> tuple[str, ...]:
     if dataclasses.is_dataclass(cls):
         return tuple(f.name for f in dataclasses.fields(cls))
     return tuple(cls._fields)
+
+
+def unknown_name_message(kind: str, name: str, valid: Sequence[str]) -> str:
+    """Error text for an unknown name: closest matches first, then every valid name."""
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(sorted(valid))}"

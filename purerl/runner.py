@@ -844,7 +844,9 @@ def _restore(checkpoints: _Checkpoints, step: int, program: _Program, state_aval
 
 
 def _key_data_shape() -> tuple[int, ...]:
-    return jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
+    """Shape of one key's raw data under the default PRNG implementation (abstract: no key is made)."""
+    seed = jax.ShapeDtypeStruct((), jnp.uint32)
+    return jax.eval_shape(lambda s: jax.random.key_data(jax.random.key(s)), seed).shape
 
 
 def _progress_bar(total: int, initial: int, algo: str, config: Any):

@@ -21,8 +21,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from purerl.config import unknown_name_message
 from purerl.demonstrations import ActFn
-from purerl.envs.registry import unknown_name_message
 from purerl.types import PRNGKey
 
 

@@ -11,10 +11,9 @@ import jax
 import optax
 
 from purerl import rollout
-from purerl.config import check_choice
+from purerl.config import check_choice, unknown_name_message
 from purerl.envs import make, registered, wrappers
 from purerl.envs.core import Env
-from purerl.envs.registry import unknown_name_message
 from purerl.exploration import epsilon_greedy
 from purerl.networks import ACTIVATIONS
 from purerl.types import PRNGKey

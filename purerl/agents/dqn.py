@@ -37,9 +37,9 @@ from purerl.config import (
     Range,
     check_choice,
     check_positive_int,
+    unknown_name_message,
 )
 from purerl.envs import registered
-from purerl.envs.registry import unknown_name_message
 from purerl.exploration import epsilon_greedy, linear_schedule
 from purerl.loop import Agent
 from purerl.losses import huber_loss, mse_loss

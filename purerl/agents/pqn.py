@@ -26,9 +26,8 @@ import optax
 from purerl import returns, rollout
 from purerl.agents.common import adam_with_clipping, make_env, make_q_evaluator
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, UNIT, Range, check_choice, check_positive_int
+from purerl.config import POSITIVE, UNIT, Range, check_choice, check_positive_int, unknown_name_message
 from purerl.envs import registered
-from purerl.envs.registry import unknown_name_message
 from purerl.exploration import epsilon_greedy, linear_schedule
 from purerl.loop import Agent
 from purerl.losses import huber_loss, mse_loss

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from purerl.config import Range, validate_hparams
-from purerl.envs.registry import unknown_name_message
+from purerl.config import Range, unknown_name_message, validate_hparams
 from purerl.loop import Agent, TrainOutput, make_train_fn
 
 

@@ -6,9 +6,9 @@ themselves under their own names (see `purerl/envs/__init__.py`).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
+from purerl.config import unknown_name_message
 from purerl.envs.core import Env
 
 EnvFactory = Callable[..., tuple[Env, object]]
@@ -25,13 +25,6 @@ def register(name: str, factory: EnvFactory) -> None:
 def registered() -> tuple[str, ...]:
     """All registered environment names, sorted."""
     return tuple(sorted(_REGISTRY))
-
-
-def unknown_name_message(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> str:
-    """Error text for an unknown name: closest matches first, then every valid name."""
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Valid {kind}s: {', '.join(sorted(valid))}"
 
 
 def make(name: str, **static) -> tuple[Env, object]:
