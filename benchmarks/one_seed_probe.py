@@ -114,24 +114,10 @@ def rollout_point(updates: int = 300) -> dict:
 
 
 def ppo_point(implementation: str, total_timesteps: int) -> dict:
-    import jax
+    from ppo_throughput import jitted_program
 
-    keys = jax.random.split(jax.random.key(0), 1)
-    if implementation == "reference":
-        from reference_ppo import make_train
-
-        fn, args = jax.jit(jax.vmap(make_train(total_timesteps))), (keys,)
-    else:
-        from ppo_throughput import classic_config
-
-        from purerl.agents.ppo import PPOHParams, make_agent
-        from purerl.loop import make_train_fn
-
-        agent = make_agent(classic_config(total_timesteps))
-        fn, args = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None))), (keys, PPOHParams())
-    seconds = _best_seconds(fn.lower(*args).compile(), args)
-    steps = (total_timesteps // 512) * 512
-    return {"env_steps_per_second": steps / seconds}
+    train, args, env_steps = jitted_program(1, total_timesteps, implementation)
+    return {"env_steps_per_second": env_steps / _best_seconds(train.lower(*args).compile(), args)}
 
 
 def main() -> None:

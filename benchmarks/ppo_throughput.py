@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_facts, matmul_flops_per_second, peak_rss_mib, run_point_in_subprocess
@@ -58,19 +59,31 @@ def classic_config(total_timesteps: int):
     return PPOConfig(env_name="CartPole-v1", total_timesteps=total_timesteps, eval_every=num_updates)
 
 
-def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict:
+def jitted_program(num_seeds: int, total_timesteps: int, implementation: str) -> tuple[Any, tuple, int]:
+    """`(jitted train, its arguments, env steps it takes)` for "purerl" or "reference" over `num_seeds`
+    seeds in one vmapped program."""
     import jax
-
-    from purerl import stats
 
     keys = jax.random.split(jax.random.key(0), num_seeds)
     if implementation == "reference":
         from reference_ppo import NUM_ENVS, NUM_STEPS, make_train
 
-        train = jax.jit(jax.vmap(make_train(total_timesteps)))
-        args = (keys,)
         env_steps = num_seeds * (total_timesteps // (NUM_ENVS * NUM_STEPS)) * NUM_ENVS * NUM_STEPS
-    elif implementation == "purerl_cores":
+        return jax.jit(jax.vmap(make_train(total_timesteps))), (keys,), env_steps
+    from purerl.agents.ppo import PPOHParams, make_agent
+    from purerl.loop import make_train_fn
+
+    agent = make_agent(classic_config(total_timesteps))
+    train = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None)))
+    return train, (keys, PPOHParams()), num_seeds * agent.total_env_steps
+
+
+def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict:
+    import jax
+
+    from purerl import stats
+
+    if implementation == "purerl_cores":
         # What `purerl train` does on a multi-core CPU: one XLA device per core (the parent sets
         # XLA_FLAGS for this process), the runner shards the seeds over them. Run twice: the first call
         # compiles, the second is timed (the runner caches the program).
@@ -93,14 +106,7 @@ def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict
             "peak_rss_mib": peak_rss_mib(),
             "final_return": timed["final_return"],
         }
-    else:
-        from purerl.agents.ppo import PPOHParams, make_agent
-        from purerl.loop import make_train_fn
-
-        agent = make_agent(classic_config(total_timesteps))
-        train = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None)))
-        args = (keys, PPOHParams())
-        env_steps = num_seeds * agent.total_env_steps
+    train, args, env_steps = jitted_program(num_seeds, total_timesteps, implementation)
     start = time.perf_counter()
     compiled = train.lower(*args).compile()
     compile_seconds = time.perf_counter() - start
