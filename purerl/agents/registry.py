@@ -55,6 +55,17 @@ def algorithms() -> dict[str, AlgoSpec]:
     return dict(sorted(_ALGORITHMS.items()))
 
 
+def algorithm_for_config(config: Any) -> AlgoSpec:
+    """The registered algorithm whose config class `config` is an instance of (`ValueError` if none)."""
+    for spec in _ALGORITHMS.values():
+        if type(config) is spec.config_cls:
+            return spec
+    raise ValueError(
+        f"{type(config).__name__} is not the config of a registered algorithm; "
+        f"registered: {', '.join(f'{n} ({s.config_cls.__name__})' for n, s in sorted(_ALGORITHMS.items()))}"
+    )
+
+
 def get_algorithm(name: str) -> AlgoSpec:
     """Look up an algorithm; an unknown name raises `ValueError` listing the valid ones."""
     if name not in _ALGORITHMS:
