@@ -75,22 +75,20 @@ def _split_assignment(flag: str, item: str) -> tuple[str, str]:
 
 
 def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
-    """Defaults table -> `--total-timesteps` -> `--set` overrides. Returns `(spec, config, hparams)`.
+    """The algorithm's preset for `env` -> `--total-timesteps` -> `--set` overrides.
 
-    Both are validated here (the config in its `__post_init__`, the hyperparameters by the algorithm's
-    `validate_hparams`), so every `ValueError` is raised before anything is traced.
+    Returns `(spec, config, hparams)`, both validated (the config on construction, the hyperparameters
+    by `validate_hparams`), so every `ValueError` is raised before anything is traced.
     """
     from purerl.agents import get_algorithm
-    from purerl.defaults import defaults_for
     from purerl.envs import registered
 
     spec = get_algorithm(algo)
     if env not in registered():
         raise ValueError("--env: " + unknown_name_message("environment", env, registered()))
-    config_over, hparam_over = defaults_for(algo, env)
-    config_over = {**config_over, "env_name": env}
+    overrides: dict[str, Any] = {}
     if total_timesteps is not None:
-        config_over["total_timesteps"] = total_timesteps
+        overrides["total_timesteps"] = total_timesteps
     config_fields = field_names(spec.config_cls)
     hparam_fields = field_names(spec.hparams_cls)
     config_defaults = {f.name: f.default for f in dataclasses.fields(spec.config_cls)}
@@ -98,15 +96,13 @@ def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_tim
     for item in sets:
         name, text = _split_assignment("--set", item)
         if name in config_fields:
-            config_over[name] = _parse_value(name, text, config_defaults[name])
+            overrides[name] = _parse_value(name, text, config_defaults[name])
         elif name in hparam_fields:
-            hparam_over[name] = _parse_value(name, text, float(hparam_defaults[name]))
+            overrides[name] = _parse_value(name, text, float(hparam_defaults[name]))
         else:
             valid = config_fields + hparam_fields
             raise ValueError("--set: " + unknown_name_message(f"{algo} field", name, valid))
-    config = spec.config_cls(**config_over)
-    hparams = spec.hparams_cls(**hparam_over)
-    spec.validate_hparams(hparams)
+    config, hparams = spec.preset(env, **overrides)
     return spec, config, hparams
 
 

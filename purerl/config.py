@@ -1,60 +1,22 @@
-"""Validation helpers shared by every `<Algo>Config` (static) and `<Algo>HParams` (traced).
+"""Validation shared by every `<Algo>Config` (static) and `<Algo>HParams` (traced).
 
-Configs validate in `__post_init__`, hyperparameters in `validate_hparams` on the host, so bad input is
-rejected with a `ValueError` naming the field before anything is traced or compiled.
+A field's valid values sit next to it, as `typing.Annotated` metadata (`num_envs: PositiveInt = 4`,
+`learning_rate: Positive = 2.5e-4`). Configs check every annotated field in `__post_init__`
+(`check_fields`), hyperparameters in `validate_hparams` after the cast to the dtype they are traced
+with, so bad input is rejected with a one-line `ValueError` naming the field before anything is traced.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+import typing
+from collections.abc import Sequence
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
-
-
-def check_positive_int(obj: Any, *names: str) -> None:
-    """Each named field of `obj` must be an int >= 1."""
-    for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")
-
-
-def check_bool(obj: Any, *names: str) -> None:
-    """Each named field of `obj` must be a bool (a string such as "no" would silently count as True)."""
-    for name in names:
-        value = getattr(obj, name)
-        if not isinstance(value, bool | np.bool_):
-            raise ValueError(f"{type(obj).__name__}.{name} must be True or False, got {value!r}")
-
-
-def check_number(obj: Any, name: str, valid: Range | None = None) -> None:
-    """The named field of `obj` must be a finite real number (inside `valid`, if given)."""
-    value = getattr(obj, name)
-    ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
-    ok = ok and math.isfinite(value) and (valid is None or valid.contains(np.asarray(value)))
-    if not ok:
-        where = f" in {valid.describe()}" if valid is not None else ""
-        raise ValueError(f"{type(obj).__name__}.{name} must be a finite number{where}, got {value!r}")
-
-
-def check_choice(obj: Any, name: str, choices: tuple[Any, ...]) -> None:
-    value = getattr(obj, name)
-    if value not in choices:
-        raise ValueError(f"{type(obj).__name__}.{name} must be one of {choices}, got {value!r}")
-
-
-def check_divides(obj: Any, numerator: str, denominator: str, numerator_value: int | None = None) -> None:
-    """`denominator` must divide `numerator` (or the given value, described by `numerator`)."""
-    num = getattr(obj, numerator) if numerator_value is None else numerator_value
-    den = getattr(obj, denominator)
-    if num % den != 0:
-        raise ValueError(
-            f"{type(obj).__name__}.{denominator}={den} must divide {numerator}={num} (remainder {num % den})"
-        )
 
 
 class Range(NamedTuple):
@@ -75,29 +37,150 @@ class Range(NamedTuple):
         below = x < self.high if self.high_open else x <= self.high
         return bool(np.all(above & below))
 
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        """A static (config) number: finite and inside the interval."""
+        ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
+        if not (ok and math.isfinite(value) and self.contains(np.asarray(value))):
+            raise ValueError(f"{owner}.{name} must be a finite number in {self.describe()}, got {value!r}")
+        return value
+
+
+class IntRange(NamedTuple):
+    """Valid integers `low <= value` (`< high` if given); `note` explains a special value."""
+
+    low: int = 0
+    high: int | None = None
+    note: str = ""
+
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
+        if not (ok and value >= self.low and (self.high is None or value < self.high)):
+            valid = (
+                "a positive integer"
+                if self.low == 1 and self.high is None
+                else (
+                    f"an integer >= {self.low}"
+                    if self.high is None
+                    else f"an integer in [{self.low}, {self.high})"
+                )
+            )
+            raise ValueError(f"{owner}.{name} must be {valid}{self.note}, got {value!r}")
+        return int(value)
+
+
+class Choice(NamedTuple):
+    """One of a fixed set of values."""
+
+    choices: tuple[Any, ...]
+
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        if value not in self.choices:
+            raise ValueError(f"{owner}.{name} must be one of {self.choices}, got {value!r}")
+        return value
+
+
+class _Flag(NamedTuple):
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        # A string such as "no" would silently count as True.
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{owner}.{name} must be True or False, got {value!r}")
+        return bool(value)
+
+
+class _Sizes(NamedTuple):
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        # tuple("64") would be ("6", "4"): name the actual mistake instead.
+        sizes = () if isinstance(value, str) or not hasattr(value, "__iter__") else tuple(value)
+        if not sizes or any(
+            isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in sizes
+        ):
+            raise ValueError(
+                f"{owner}.{name} must be a non-empty sequence of positive integers, got {value!r}"
+            )
+        return tuple(int(h) for h in sizes)  # stored as a tuple, so the config stays hashable
+
+
+class _Activation(NamedTuple):
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        from purerl.networks import ACTIVATIONS  # flax: only once a config is built
+
+        return Choice(tuple(ACTIVATIONS)).check(owner, name, value)
+
 
 POSITIVE = Range(0.0, math.inf, low_open=True)
 NON_NEGATIVE = Range(0.0)
 UNIT = Range(0.0, 1.0)
 
+# Annotated field types: the valid values stand next to each field of a config or hparams class.
+PositiveInt = Annotated[int, IntRange(1)]
+NonNegativeInt = Annotated[int, IntRange(0)]
+AutoInt = Annotated[int, IntRange(0, note=" (0 = automatic)")]
+Flag = Annotated[bool, _Flag()]
+Sizes = Annotated[tuple[int, ...], _Sizes()]
+Activation = Annotated[str, _Activation()]
+Real = Annotated[float, Range()]
+Positive = Annotated[float, POSITIVE]
+NonNegative = Annotated[float, NON_NEGATIVE]
+Unit = Annotated[float, UNIT]
+Torso = Annotated[str, Choice(("mlp", "minatar_cnn"))]
 
-def validate_hparams(hparams: NamedTuple, ranges: Mapping[str, Range]) -> None:
-    """Check every field (scalar or a stacked sweep array) is finite and inside its range."""
+
+def one_of(*choices: Any) -> Any:
+    """`Annotated[str, Choice(choices)]`, e.g. `loss: one_of("mse", "huber") = "mse"`."""
+    return Annotated[type(choices[0]), Choice(choices)]
+
+
+@functools.cache
+def field_checks(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> the checks in its `Annotated` type (resolved once per class)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {
+        name: tuple(m for m in getattr(hint, "__metadata__", ()) if hasattr(m, "check"))
+        for name, hint in hints.items()
+        if name in field_names(cls)
+    }
+
+
+def check_fields(obj: Any) -> None:
+    """Run every annotated check of a frozen dataclass instance, storing back normalised values."""
+    owner = type(obj).__name__
+    for name, checks in field_checks(type(obj)).items():
+        value = getattr(obj, name)
+        for check in checks:
+            value = check.check(owner, name, value)
+        object.__setattr__(obj, name, value)
+
+
+def check_divides(obj: Any, numerator: str, denominator: str, numerator_value: int | None = None) -> None:
+    """`denominator` must divide `numerator` (or the given value, described by `numerator`)."""
+    num = getattr(obj, numerator) if numerator_value is None else numerator_value
+    den = getattr(obj, denominator)
+    if num % den != 0:
+        raise ValueError(
+            f"{type(obj).__name__}.{denominator}={den} must divide {numerator}={num} (remainder {num % den})"
+        )
+
+
+def validate_hparams(hparams: Any) -> None:
+    """Check every field (scalar or a stacked sweep array) against its annotated range, after the cast
+    to float32, the dtype it is traced with: `1e39` (inf in float32) and `1e-50` (0) are rejected."""
+    owner = type(hparams).__name__
+    checks = field_checks(type(hparams))
     for name in hparams._fields:
+        raw = getattr(hparams, name)
         try:
-            value = np.asarray(getattr(hparams, name), dtype=np.float64)
+            value = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(
-                f"{type(hparams).__name__}.{name} must be a number (or an array of numbers for a sweep), "
-                f"got {getattr(hparams, name)!r}"
+                f"{owner}.{name} must be a number (or an array of numbers for a sweep), got {raw!r}"
             ) from None
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{type(hparams).__name__}.{name} must be finite, got {value.tolist()}")
-        valid = ranges.get(name)
-        if valid is not None and not valid.contains(value):
-            raise ValueError(
-                f"{type(hparams).__name__}.{name} must be in {valid.describe()}, got {value.tolist()}"
-            )
+        traced = value.astype(np.float32)
+        if not np.all(np.isfinite(traced)):
+            raise ValueError(f"{owner}.{name} must be finite in float32 (|x| < 3.4e38), got {value.tolist()}")
+        for valid in (c for c in checks.get(name, ()) if isinstance(c, Range)):
+            if not valid.contains(traced):
+                cast = "" if np.array_equal(traced, value) else f" (float32: {traced.tolist()})"
+                raise ValueError(f"{owner}.{name} must be in {valid.describe()}, got {value.tolist()}{cast}")
 
 
 def field_names(cls: type) -> tuple[str, ...]:

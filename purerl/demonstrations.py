@@ -1,7 +1,7 @@
 """Demonstrations: roll out any policy and keep what imitation learning and evaluation need.
 
-`collect` runs a policy `(obs, key) -> action` (one unbatched observation in, one action out; a scripted
-teacher or a trained network alike) in `B` auto-resetting environment instances for `T` steps, with
+`collect` runs a `rollout.Policy` `(key, obs) -> (action, extras)` for one unbatched observation (a
+scripted teacher or a trained network alike) in `B` auto-resetting environment instances for `T` steps, with
 `vmap` over the instances and `lax.scan` over time, and returns a time-major `Demonstrations [T, B]`.
 
 Each step also carries the return of the episode it belongs to, so a dataset can be filtered by episode
@@ -12,7 +12,6 @@ whereas the first episode of each instance is a plain sample from the policy's e
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -20,10 +19,8 @@ import jax.numpy as jnp
 
 from purerl import rollout
 from purerl.envs.core import Env
+from purerl.rollout import Policy
 from purerl.types import PRNGKey
-
-# (obs [*obs_shape], key) -> action [*action_shape], for one unbatched observation.
-ActFn = Callable[[jax.Array, PRNGKey], jax.Array]
 
 
 class Demonstrations(NamedTuple):
@@ -77,7 +74,7 @@ def _episode_return_per_step(episode_return_at_end: jax.Array, done: jax.Array) 
 
 
 def collect(
-    env: Env, env_params: Any, act: ActFn, key: PRNGKey, num_envs: int, num_steps: int
+    key: PRNGKey, env: Env, env_params: Any, policy: Policy, num_envs: int, num_steps: int
 ) -> Demonstrations:
     """Roll `act` out in `num_envs` fresh instances of `env` for `num_steps` steps each.
 
@@ -87,8 +84,7 @@ def collect(
     Args:
         env: a raw environment (auto-reset and episode statistics are added here).
         env_params: its params.
-        act: `(obs [*obs_shape], key) -> action`, applied to each instance with its own key.
-        key: PRNG key.
+        policy: `(key, obs [*obs_shape]) -> (action, extras)`, applied to each instance with its own key.
         num_envs: `B`, parallel instances (each starts from a fresh reset).
         num_steps: `T`, steps per instance. With `T >= env.spec.max_episode_steps` every instance's first
             episode is complete.
@@ -98,13 +94,13 @@ def collect(
     """
     train_env = rollout.training_env(env)
     key_reset, key_roll = jax.random.split(key)
-    batch = rollout.reset_batch(train_env, env_params, key_reset, num_envs)
+    batch = rollout.reset_batch(key_reset, train_env, env_params, num_envs)
 
-    def policy(obs, key):
+    def batched(key, obs):
         # The scripted teachers are written for one observation; vmap gives each instance its own key.
-        return jax.vmap(act)(obs, jax.random.split(key, num_envs)), {}
+        return jax.vmap(policy)(jax.random.split(key, num_envs), obs)[0], {}
 
-    _, traj, info = rollout.collect(train_env, env_params, policy, batch, key_roll, num_steps)
+    _, traj, info = rollout.collect(key_roll, train_env, env_params, batched, batch, num_steps)
     done = info["episode_done"]
     episode_return = jax.vmap(_episode_return_per_step, in_axes=1, out_axes=1)(info["episode_return"], done)
     # Episodes finished strictly before step t: a step belongs to episode number `ended_before`.
@@ -148,9 +144,9 @@ def first_episodes(demos: Demonstrations) -> EpisodeSummary:
 
 
 def evaluate_episodes(
-    env: Env, env_params: Any, act: ActFn, key: PRNGKey, num_episodes: int, max_steps: int = 0
+    key: PRNGKey, env: Env, env_params: Any, policy: Policy, num_episodes: int, max_steps: int = 0
 ) -> EpisodeSummary:
-    """Play one whole episode of `act` in each of `num_episodes` fresh instances: `[num_episodes]` each.
+    """Play one whole episode of `policy` in each of `num_episodes` fresh instances: `[num_episodes]` each.
 
     Unlike `rollout.evaluate` (means only), this keeps every episode's return and whether it terminated,
     so success rates and per-episode statistics can be computed.
@@ -158,12 +154,11 @@ def evaluate_episodes(
     Args:
         env: a raw environment.
         env_params: its params.
-        act: `(obs, key) -> action` for one observation.
-        key: PRNG key.
+        policy: `(key, obs) -> (action, extras)` for one observation.
         num_episodes: episodes, one per instance.
         max_steps: step cap; 0 uses `env.spec.max_episode_steps` (every episode then finishes).
     """
-    demos = collect(env, env_params, act, key, num_episodes, max_steps or env.spec.max_episode_steps)
+    demos = collect(key, env, env_params, policy, num_episodes, max_steps or env.spec.max_episode_steps)
     return first_episodes(demos)
 
 

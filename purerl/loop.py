@@ -1,12 +1,23 @@
-"""The generic training loop every agent plugs into.
+"""The algorithm contract and the generic training loop every algorithm plugs into.
 
-An agent is four pure functions (`Agent`). The loop runs `eval_every` updates, then one evaluation: that
-is a *block*. A whole run is `num_blocks` blocks in a `lax.scan`; the runner executes the same blocks in
-chunks so the host can report progress and checkpoint between them, with identical results, because the
-key of block `b` is `fold_in(loop_key, b)` whichever chunk runs it.
+An algorithm (`Algorithm`) is three pure functions of one seed and one hyperparameter setting, plus the
+environment steps one update takes:
 
-Evaluation sits at block boundaries (never behind a `lax.cond`, which `vmap` would turn into computing
-both branches every iteration).
+    init(key, hparams, *init_args) -> state
+    update(key, state, hparams) -> (state, metrics)       one collect + learn step
+    act(key, state, obs [B, ...]) -> action [B, ...]       the evaluation policy (greedy or sampled:
+                                                           the config's static `eval_greedy`)
+
+Everything else belongs to the loop: building the environment from the config's `env_name` and
+`env_kwargs` (rejecting an action space the algorithm cannot act in), the evaluation schedule and the
+evaluation episodes (played with `act`), blocks, the finite check and throughput accounting. The shared
+config pieces (`TrainConfig`, `StepsConfig`, `NetworkOptions`) declare and validate those fields once.
+
+The loop runs `eval_every` updates, then one evaluation: that is a *block*. A whole run is `num_blocks`
+blocks in a `lax.scan`; the runner executes the same blocks in chunks so the host can report progress and
+checkpoint between them, with identical results, because the key of block `b` is `fold_in(loop_key, b)`
+whichever chunk runs it. Evaluation sits at block boundaries (never behind a `lax.cond`, which `vmap`
+would turn into computing both branches every iteration).
 
 Every block ends with a finite-check: a seed whose state or metrics hold a NaN or inf is *frozen* (it
 keeps its last finite state for the rest of the run, its later metrics are NaN) and `metrics["healthy"]`
@@ -15,36 +26,202 @@ records it, so one diverged seed never spoils the statistics of the others.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from purerl import rollout
+from purerl.config import (
+    Activation,
+    AutoInt,
+    Flag,
+    PositiveInt,
+    Sizes,
+    Torso,
+    check_fields,
+    unknown_name_message,
+)
+from purerl.envs.core import Env
 from purerl.types import PRNGKey
+
+if TYPE_CHECKING:
+    from purerl.agents.registry import AlgoSpec
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shared config pieces
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What every algorithm's config has: the environment and the evaluation schedule.
+
+    A subclass adds its own fields (with `Annotated` checks, see `purerl.config`), defines
+    `num_updates` (and `steps_per_update` if it steps an environment) and may override `check` for
+    checks across fields. Everything is validated once, on construction.
+
+    Attributes:
+        env_name: registered environment name.
+        env_kwargs: static options of the environment's factory as `(name, value)` pairs (a dict is
+            accepted and stored as sorted pairs), e.g. `{"length": 8}` for `CombinationLock-v0`.
+        eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
+        eval_episodes: evaluation episodes per evaluation.
+        eval_greedy: evaluate the policy's mode (greedy action) rather than samples.
+        eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
+    """
+
+    env_name: str = "CartPole-v1"
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    eval_every: AutoInt = 0
+    eval_episodes: PositiveInt = 16
+    eval_greedy: Flag = True
+    eval_max_steps: AutoInt = 0
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        check_fields(self)
+        _check_env(self)
+        self._check_run_length()
+        self.check()
+        if self.eval_every > self.num_updates:
+            raise ValueError(
+                f"{name}.eval_every={self.eval_every} exceeds the number of updates ({self.num_updates})"
+            )
+
+    def check(self) -> None:
+        """Checks across fields of the algorithm (raise `ValueError` naming the field)."""
+
+    def _check_run_length(self) -> None:
+        """The run holds at least one update (checked before `check`, which may rely on it)."""
+
+    @property
+    def steps_per_update(self) -> int:
+        """Environment steps one update takes (0 for algorithms that learn from data only)."""
+        return 0
+
+    @property
+    def num_updates(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def updates_run(self) -> int:
+        """Updates a run executes: `num_updates` rounded down to whole evaluation blocks."""
+        eval_every, num_blocks = eval_blocks(self.num_updates, self.eval_every)
+        return eval_every * num_blocks
+
+    @property
+    def env_steps_run(self) -> int:
+        """Environment steps a run takes (per seed)."""
+        return self.updates_run * self.steps_per_update
+
+
+@dataclasses.dataclass(frozen=True)
+class StepsConfig(TrainConfig):
+    """A config whose run length is a number of environment steps.
+
+    Attributes:
+        total_timesteps: env steps per seed; rounded down to whole updates and evaluation blocks.
+    """
+
+    total_timesteps: PositiveInt = 500_000
+
+    def _check_run_length(self) -> None:
+        if self.total_timesteps < self.steps_per_update:
+            raise ValueError(
+                f"{type(self).__name__}.total_timesteps={self.total_timesteps} is smaller than one update "
+                f"({self.steps_per_update} env steps)"
+            )
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.steps_per_update
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkOptions:
+    """The torso of an algorithm's networks.
+
+    Attributes:
+        network: "mlp" or "minatar_cnn" torso.
+        hidden_sizes: torso widths (the CNN uses the last one for its dense layer).
+        activation: one of `networks.ACTIVATIONS`.
+    """
+
+    network: Torso = "mlp"
+    hidden_sizes: Sizes = (64, 64)
+    activation: Activation = "tanh"
+
+
+def _check_env(config: TrainConfig) -> None:
+    """`env_name` is registered and `env_kwargs` (stored back as sorted pairs) fit its factory."""
+    from purerl.envs import make, registered
+
+    name = type(config).__name__
+    if not isinstance(config.env_name, str) or config.env_name not in registered():
+        raise ValueError(
+            f"{name}.env_name: " + unknown_name_message("environment", str(config.env_name), registered())
+        )
+    try:
+        pairs = tuple(sorted(dict(config.env_kwargs).items()))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}.env_kwargs must be a dict or (name, value) pairs, got {config.env_kwargs!r}"
+        ) from None
+    object.__setattr__(config, "env_kwargs", pairs)
+    if pairs:
+        try:
+            make(config.env_name, **dict(pairs))
+        except TypeError as err:
+            raise ValueError(
+                f"{name}.env_kwargs={dict(pairs)!r} do not fit {config.env_name}: {err}"
+            ) from None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The contract
+
+
+class Algorithm(NamedTuple):
+    """What an `agents/<algo>.py` file builds from `(config, env, env_params)`.
+
+    Attributes:
+        init: `(key, hparams, *init_args) -> state`; optional extra arguments carry per-seed data, e.g.
+            PPO's bootstrap `init_params` or BC's demonstration dataset.
+        update: `(key, state, hparams) -> (state, metrics)`, one iteration (collect + learn);
+            `metrics` is a dict of scalars.
+        act: `(key, state, obs [B, ...]) -> action [B, ...]`, the evaluation policy.
+        steps_per_update: environment steps one `update` takes (throughput accounting).
+    """
+
+    init: Callable[..., Any]
+    update: Callable[[PRNGKey, Any, Any], tuple[Any, dict[str, jax.Array]]]
+    act: Callable[[PRNGKey, Any, jax.Array], jax.Array]
+    steps_per_update: int
 
 
 class Agent(NamedTuple):
-    """An algorithm, as pure functions of one seed and one hyperparameter setting.
+    """An `Algorithm` as the loop runs it: with its evaluation and block schedule.
 
     Attributes:
-        init: `(key, hparams, *init_args) -> state`; agents may take optional extra arguments with
-            per-seed data, e.g. PPO's bootstrap `init_params` or BC's demonstration dataset.
-        update: `(state, hparams, key) -> (state, metrics)`: one iteration (collect + learn);
-            `metrics` is a dict of scalars.
-        evaluate: `(state, hparams, key) -> metrics`: evaluation episodes; must include
-            `"eval_return"` (mean undiscounted return of the evaluation episodes).
+        init: `Algorithm.init`.
+        update: `Algorithm.update`.
+        evaluate: `(key, state, hparams) -> {"eval_return", "eval_length"}` over fresh episodes.
         num_blocks: number of blocks in a full run.
         eval_every: updates per block.
-        env_steps_per_update: environment steps one `update` consumes (for throughput accounting).
+        env_steps_per_update: environment steps one `update` consumes.
+        act: `Algorithm.act`.
     """
 
-    init: Callable[[PRNGKey, Any], Any]
-    update: Callable[[Any, Any, PRNGKey], tuple[Any, dict[str, jax.Array]]]
-    evaluate: Callable[[Any, Any, PRNGKey], dict[str, jax.Array]]
+    init: Callable[..., Any]
+    update: Callable[[PRNGKey, Any, Any], tuple[Any, dict[str, jax.Array]]]
+    evaluate: Callable[[PRNGKey, Any, Any], dict[str, jax.Array]]
     num_blocks: int
     eval_every: int
     env_steps_per_update: int
+    act: Callable[[PRNGKey, Any, jax.Array], jax.Array]
 
     @property
     def num_updates(self) -> int:
@@ -69,15 +246,67 @@ class TrainOutput(NamedTuple):
     metrics: dict[str, jax.Array]
 
 
-def run_block(agent: Agent, state: Any, hparams: Any, key: PRNGKey) -> tuple[Any, dict[str, jax.Array]]:
+def eval_blocks(num_updates: int, eval_every: int) -> tuple[int, int]:
+    """`(eval_every, num_blocks)`: `eval_every = 0` means about 20 evaluations per run.
+
+    Updates beyond `num_blocks * eval_every` are dropped, so a run always ends on an evaluation.
+    """
+    eval_every = eval_every or max(1, num_updates // 20)
+    return eval_every, num_updates // eval_every
+
+
+def make_env(config: TrainConfig, algo: str, action_spaces: tuple[str, ...]) -> tuple[Env, Any]:
+    """The config's environment for `algo`, rejecting an action space the algorithm cannot act in.
+
+    Actions are clipped into the action space by `wrappers.clip_action`, so agents may sample unbounded
+    Gaussian actions and still store the raw sample, and an out-of-range discrete action acts as the
+    nearest valid one.
+    """
+    from purerl.envs import make, wrappers
+
+    env, params = make(config.env_name, **dict(config.env_kwargs))
+    kind = "discrete" if env.spec.discrete_actions else "continuous"
+    if kind not in action_spaces:
+        from purerl.agents.registry import algorithms
+
+        fitting = [n for n, s in algorithms().items() if kind in s.action_spaces]
+        raise ValueError(
+            f"{algo} does not support {kind} action spaces, but {config.env_name} has "
+            f"{env.spec.action_space}. "
+            f"Algorithms for {kind} actions: {', '.join(fitting)}"
+        )
+    return wrappers.clip_action(env), params
+
+
+def make_agent(spec: AlgoSpec, config: TrainConfig) -> Agent:
+    """Build the environment, the algorithm on it, and its evaluation and block schedule."""
+    env, env_params = make_env(config, spec.name, spec.action_spaces)
+    algo: Algorithm = spec.build(config, env, env_params)
+    eval_every, num_blocks = eval_blocks(config.num_updates, config.eval_every)
+    max_steps = config.eval_max_steps or env.spec.max_episode_steps
+
+    def evaluate(key: PRNGKey, state: Any, hparams: Any) -> dict[str, jax.Array]:
+        def policy(key, obs):
+            return algo.act(key, state, obs), {}
+
+        return rollout.evaluate(key, env, env_params, policy, config.eval_episodes, max_steps)
+
+    return Agent(algo.init, algo.update, evaluate, num_blocks, eval_every, algo.steps_per_update, algo.act)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Blocks
+
+
+def run_block(agent: Agent, key: PRNGKey, state: Any, hparams: Any) -> tuple[Any, dict[str, jax.Array]]:
     """`eval_every` updates followed by one evaluation."""
     keys = jax.random.split(key, agent.eval_every + 1)
 
     def update(state, k):
-        return agent.update(state, hparams, k)
+        return agent.update(k, state, hparams)
 
     state, train_metrics = jax.lax.scan(update, state, keys[:-1])
-    eval_metrics = agent.evaluate(state, hparams, keys[-1])
+    eval_metrics = agent.evaluate(keys[-1], state, hparams)
     return state, {**train_metrics, **eval_metrics}
 
 
@@ -119,7 +348,7 @@ def run_blocks(
 
     def body(carry, index):
         state, healthy = carry
-        new_state, metrics = run_block(agent, state, hparams, jax.random.fold_in(loop_key, index))
+        new_state, metrics = run_block(agent, jax.random.fold_in(loop_key, index), state, hparams)
         healthy = healthy & all_finite(new_state) & all_finite(metrics)
         metrics = {
             name: jnp.where(healthy, value, jnp.nan) if jnp.issubdtype(value.dtype, jnp.inexact) else value

@@ -8,7 +8,7 @@ per seed) and can be carried through `lax.scan`.
 
     buffer = replay_init(example_transition, capacity=100_000)
     buffer = replay_add_batch(buffer, transitions)        # leaves [B, ...]
-    batch = replay_sample(buffer, key, batch_size=256)    # leaves [256, ...]
+    batch = replay_sample(key, buffer, batch_size=256)    # leaves [256, ...]
 
 Writes start at slot 0 and advance contiguously, so while the buffer is not yet full the valid items
 are exactly the slots `[0, size)`; once full, every slot is valid.
@@ -102,7 +102,7 @@ def replay_add_batch(buffer: ReplayBuffer, items: Any) -> ReplayBuffer:
     return ReplayBuffer(data, position, size)
 
 
-def replay_sample(buffer: ReplayBuffer, key: PRNGKey, batch_size: int) -> Any:
+def replay_sample(key: PRNGKey, buffer: ReplayBuffer, batch_size: int) -> Any:
     """`batch_size` items drawn uniformly, with replacement, from the valid slots `[0, size)`.
 
     Sampling an empty buffer does not fail (jit cannot raise): it returns copies of slot 0, which

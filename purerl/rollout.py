@@ -16,8 +16,9 @@ from purerl.envs import wrappers
 from purerl.envs.core import Env
 from purerl.types import PRNGKey, Transition
 
-# (obs [B, ...], key) -> (action [B, ...], extras: dict of [B] arrays stored in Transition.extras)
-PolicyFn = Callable[[jax.Array, PRNGKey], tuple[jax.Array, dict[str, jax.Array]]]
+# The one policy signature: (key, obs [B, ...]) -> (action [B, ...], extras), `extras` a dict of [B] arrays
+# stored in `Transition.extras` (empty for policies with nothing to store).
+Policy = Callable[[PRNGKey, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
 
 class EnvBatch(NamedTuple):
@@ -32,12 +33,12 @@ def training_env(env: Env) -> Env:
     return wrappers.episode_stats(wrappers.auto_reset(env))
 
 
-def reset_batch(env: Env, env_params: Any, key: PRNGKey, num_envs: int) -> EnvBatch:
+def reset_batch(key: PRNGKey, env: Env, env_params: Any, num_envs: int) -> EnvBatch:
     state, ts = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), env_params)
     return EnvBatch(state, ts.obs)
 
 
-def step_batch(env: Env, env_params: Any, batch: EnvBatch, action: jax.Array, key: PRNGKey):
+def step_batch(key: PRNGKey, env: Env, env_params: Any, batch: EnvBatch, action: jax.Array):
     """Step every instance once. Returns `(EnvBatch, TimeStep [B])`."""
     keys = jax.random.split(key, batch.obs.shape[0])
     state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, batch.state, action, env_params)
@@ -45,7 +46,7 @@ def step_batch(env: Env, env_params: Any, batch: EnvBatch, action: jax.Array, ke
 
 
 def collect(
-    env: Env, env_params: Any, policy: PolicyFn, batch: EnvBatch, key: PRNGKey, num_steps: int
+    key: PRNGKey, env: Env, env_params: Any, policy: Policy, batch: EnvBatch, num_steps: int
 ) -> tuple[EnvBatch, Transition, dict[str, jax.Array]]:
     """Roll out `num_steps` steps in every instance (`env` must auto-reset and keep episode stats).
 
@@ -55,8 +56,8 @@ def collect(
 
     def step(batch, key):
         key_act, key_env = jax.random.split(key)
-        action, extras = policy(batch.obs, key_act)
-        next_batch, ts = step_batch(env, env_params, batch, action, key_env)
+        action, extras = policy(key_act, batch.obs)
+        next_batch, ts = step_batch(key_env, env, env_params, batch, action)
         transition = Transition(
             batch.obs, action, ts.reward, ts.terminated, ts.truncated, ts.final_obs, extras
         )
@@ -79,18 +80,13 @@ def episode_metrics(info: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def evaluate(
-    env: Env,
-    env_params: Any,
-    act: Callable[[jax.Array, PRNGKey], jax.Array],
-    key: PRNGKey,
-    num_episodes: int,
-    max_steps: int,
+    key: PRNGKey, env: Env, env_params: Any, policy: Policy, num_episodes: int, max_steps: int
 ) -> dict[str, jax.Array]:
     """Play one episode in each of `num_episodes` fresh instances, for at most `max_steps` steps.
 
     Args:
         env: a raw or wrapped env (auto-reset and episode statistics are added here).
-        act: `(obs [N, ...], key) -> action [N, ...]`, e.g. the greedy policy.
+        policy: `(key, obs [N, ...]) -> (action [N, ...], extras)`, e.g. the greedy policy.
 
     Returns:
         `{"eval_return": mean return, "eval_length": mean length}` over the episodes; an episode
@@ -98,13 +94,13 @@ def evaluate(
     """
     env = training_env(env)
     key_reset, key_loop = jax.random.split(key)
-    batch = reset_batch(env, env_params, key_reset, num_episodes)
+    batch = reset_batch(key_reset, env, env_params, num_episodes)
     zeros = jnp.zeros((num_episodes,), jnp.float32)
 
     def step(carry, key):
         batch, finished, ret, length, running_ret, running_len = carry
         key_act, key_env = jax.random.split(key)
-        batch, ts = step_batch(env, env_params, batch, act(batch.obs, key_act), key_env)
+        batch, ts = step_batch(key_env, env, env_params, batch, policy(key_act, batch.obs)[0])
         first_end = ts.info["episode_done"] & ~finished
         ret = jnp.where(first_end, ts.info["episode_return"], ret)
         length = jnp.where(first_end, ts.info["episode_length"].astype(jnp.float32), length)

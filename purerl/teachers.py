@@ -22,11 +22,11 @@ import jax
 import jax.numpy as jnp
 
 from purerl.config import unknown_name_message
-from purerl.demonstrations import ActFn
+from purerl.rollout import Policy
 from purerl.types import PRNGKey
 
 
-def with_lapses(act: Callable[[jax.Array], jax.Array], num_actions: int, lapse: float) -> ActFn:
+def with_lapses(act: Callable[[jax.Array], jax.Array], num_actions: int, lapse: float) -> Policy:
     """Wrap a deterministic discrete controller `obs -> action`: a uniform random action w.p. `lapse`.
 
     Args:
@@ -38,16 +38,16 @@ def with_lapses(act: Callable[[jax.Array], jax.Array], num_actions: int, lapse: 
     if not 0.0 <= lapse <= 1.0:
         raise ValueError(f"lapse must be in [0, 1], got {lapse}")
 
-    def teacher(obs: jax.Array, key: PRNGKey) -> jax.Array:
+    def teacher(key: PRNGKey, obs: jax.Array) -> tuple[jax.Array, dict]:
         key_lapse, key_action = jax.random.split(key)
         random_action = jax.random.randint(key_action, (), 0, num_actions, jnp.int32)
         lapsed = jax.random.bernoulli(key_lapse, lapse)
-        return jnp.where(lapsed, random_action, act(obs)).astype(jnp.int32)
+        return jnp.where(lapsed, random_action, act(obs)).astype(jnp.int32), {}
 
     return teacher
 
 
-def mountain_car(lapse: float = 0.2, dead_zone: float = 0.005) -> ActFn:
+def mountain_car(lapse: float = 0.2, dead_zone: float = 0.005) -> Policy:
     """Energy pumping on `MountainCar-v0` with a dead zone and lapses.
 
     Pushing in the direction of the velocity (action 2 = right if `v >= 0`, else 0 = left) adds energy on
@@ -72,7 +72,7 @@ def mountain_car(lapse: float = 0.2, dead_zone: float = 0.005) -> ActFn:
     return with_lapses(intended, 3, lapse)
 
 
-def combination_lock(code: jax.Array, num_actions: int, lapse: float = 0.25) -> ActFn:
+def combination_lock(code: jax.Array, num_actions: int, lapse: float = 0.25) -> Policy:
     """A teacher for `CombinationLock-v0` that knows the code but lapses.
 
     It reads its progress off the one-hot observation and enters `code[progress]`; with probability
@@ -98,24 +98,24 @@ def combination_lock(code: jax.Array, num_actions: int, lapse: float = 0.25) -> 
     return with_lapses(intended, num_actions, lapse)
 
 
-def obs_action_probe(lapse: float = 0.0) -> ActFn:
+def obs_action_probe(lapse: float = 0.0) -> Policy:
     """The optimal policy of `Probe-ObsActionReward-v0` (action 1 iff obs > 0), optionally lapsing."""
     return with_lapses(lambda obs: (obs[0] > 0).astype(jnp.int32), 2, lapse)
 
 
-def _lock_teacher(env_params: Any, env_spec: Any, **options: Any) -> ActFn:
+def _lock_teacher(env_params: Any, env_spec: Any, **options: Any) -> Policy:
     return combination_lock(env_params.code, env_spec.action_space.n, **options)
 
 
 # env name -> (env_params, env_spec, **options) -> teacher
-TEACHERS: dict[str, Callable[..., ActFn]] = {
+TEACHERS: dict[str, Callable[..., Policy]] = {
     "MountainCar-v0": lambda env_params, env_spec, **options: mountain_car(**options),
     "CombinationLock-v0": _lock_teacher,
     "Probe-ObsActionReward-v0": lambda env_params, env_spec, **options: obs_action_probe(**options),
 }
 
 
-def make_teacher(env_name: str, env_params: Any, env_spec: Any, **options: Any) -> ActFn:
+def make_teacher(env_name: str, env_params: Any, env_spec: Any, **options: Any) -> Policy:
     """The teacher registered for `env_name`, built for these env params.
 
     Args:

@@ -46,8 +46,8 @@ def _cases() -> dict[str, tuple[str, Any, Any, tuple]]:
             num_envs=2, num_steps=5, total_timesteps=100, advantage="nstep", hidden_sizes=(8,), **tiny_eval),
             a2c.A2CHParams(), ()),
         "dqn": ("dqn", dqn.DQNConfig(
-            num_envs=2, num_steps=4, total_timesteps=96, num_gradient_steps=2, batch_size=8,
-            buffer_capacity=64, learning_starts=16, hidden_sizes=(8,), **tiny_eval), dqn.DQNHParams(), ()),
+            num_envs=2, num_steps=4, total_timesteps=96, gradient_steps=2, batch_size=8,
+            buffer_size=64, learning_starts=16, hidden_sizes=(8,), **tiny_eval), dqn.DQNHParams(), ()),
         "pqn": ("pqn", pqn.PQNConfig(
             num_envs=4, num_steps=4, total_timesteps=128, num_epochs=2, num_minibatches=2, hidden_sizes=(8,),
             **tiny_eval), pqn.PQNHParams(), ()),

@@ -1,26 +1,26 @@
-"""Algorithms. Importing this package registers every agent module listed here."""
+"""Algorithms. Importing this package imports every module in it, and each algorithm module registers
+itself, so adding an algorithm is adding a file."""
 
-from purerl.agents import a2c, bc, dqn, ppo, pqn, reinforce, sac, td3
+import importlib
+import pkgutil
+
 from purerl.agents.registry import (
     AlgoSpec,
+    Preset,
     algorithm_for_config,
     algorithms,
     get_algorithm,
     register_algorithm,
 )
 
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
 __all__ = [
     "AlgoSpec",
-    "a2c",
+    "Preset",
     "algorithm_for_config",
     "algorithms",
-    "bc",
-    "dqn",
     "get_algorithm",
-    "ppo",
-    "pqn",
     "register_algorithm",
-    "reinforce",
-    "sac",
-    "td3",
 ]

@@ -8,27 +8,40 @@ Those pieces live here so that an algorithm file holds only its own collection a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 
 from purerl import rollout
+from purerl.config import Flag, Real
 from purerl.envs import wrappers
 from purerl.envs.core import Env, EnvSpec
+from purerl.loop import NetworkOptions
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
-from purerl.types import Params, PRNGKey
+from purerl.types import PRNGKey
 
 
-def make_actor_critic(
-    spec: EnvSpec,
-    torso: str,
-    hidden_sizes: Sequence[int],
-    activation: str,
-    init_log_std: float = 0.0,
-) -> ActorCritic:
-    """An `ActorCritic` whose policy head fits `spec.action_space`.
+@dataclasses.dataclass(frozen=True)
+class PolicyOptions(NetworkOptions):
+    """Options of the actor-critic family's networks and inputs.
+
+    Attributes:
+        init_log_std: initial log-std of the Gaussian policy (continuous actions).
+        anneal_lr: decay the learning rate linearly towards 0 over the run.
+        normalize_obs: standardise observations with running statistics kept in the agent state
+            (evaluation uses the same statistics).
+    """
+
+    init_log_std: Real = 0.0
+    anneal_lr: Flag = True
+    normalize_obs: Flag = False
+
+
+def make_actor_critic(spec: EnvSpec, options: NetworkOptions) -> ActorCritic:
+    """An `ActorCritic` with `options`' torso whose policy head fits `spec.action_space`.
 
     Discrete actions get a categorical head over `n` actions, a `Box` a diagonal Gaussian with one mean
     per action dimension (the action box is enforced by the `clip_action` wrapper, not the policy).
@@ -37,10 +50,10 @@ def make_actor_critic(
     return ActorCritic(
         action_dim,
         spec.discrete_actions,
-        torso,
-        tuple(hidden_sizes),
-        activation,
-        init_log_std,
+        options.network,
+        tuple(options.hidden_sizes),
+        options.activation,
+        getattr(options, "init_log_std", 0.0),
         obs_ndim=len(spec.observation_space.shape),
     )
 
@@ -55,38 +68,6 @@ def make_training_env(env: Env, normalize_reward: bool = False) -> Env:
     """
     train_env = rollout.training_env(env)
     return wrappers.normalize_reward(train_env) if normalize_reward else train_env
-
-
-def eval_blocks(num_updates: int, eval_every: int) -> tuple[int, int]:
-    """`(eval_every, num_blocks)`: `eval_every = 0` means about 20 evaluations per run.
-
-    Updates beyond `num_blocks * eval_every` are dropped, so a run always ends on an evaluation.
-    """
-    eval_every = eval_every or max(1, num_updates // 20)
-    return eval_every, num_updates // eval_every
-
-
-def linear_decay(
-    learning_rate: Any, num_updates: int, grad_steps_per_update: int = 1
-) -> Callable[[jax.Array], jax.Array]:
-    """optax schedule decaying `learning_rate` linearly towards 0 over `num_updates` updates.
-
-    The rate is constant within one update (its `grad_steps_per_update` gradient steps) and drops by
-    `learning_rate / num_updates` between updates, so the last update still uses `1 / num_updates` of
-    the initial rate rather than 0.
-
-    Args:
-        learning_rate: initial rate; may be a traced (swept) scalar.
-        num_updates: updates in the run.
-        grad_steps_per_update: optimiser steps per update (the schedule's `count` counts those).
-    """
-    total = num_updates * grad_steps_per_update
-
-    def schedule(count: jax.Array) -> jax.Array:
-        done_updates = (count // grad_steps_per_update) * grad_steps_per_update
-        return learning_rate * (1.0 - done_updates / total)
-
-    return schedule
 
 
 class ObsNormalizer(NamedTuple):
@@ -118,31 +99,15 @@ class ObsNormalizer(NamedTuple):
         return stats.update_batch(obs) if self.enabled else stats
 
 
-def make_policy_evaluator(
-    env: Env,
-    env_params: Any,
-    network: ActorCritic,
-    normalizer: ObsNormalizer,
-    num_episodes: int,
-    max_steps: int,
-    greedy: bool,
-) -> Callable[[Params, RunningMeanStd, PRNGKey], dict[str, jax.Array]]:
-    """`evaluate(params, obs_stats, key) -> {"eval_return", "eval_length"}` on fresh episodes.
+def make_policy_act(
+    network: ActorCritic, normalizer: ObsNormalizer, greedy: bool
+) -> Callable[[PRNGKey, Any, jax.Array], jax.Array]:
+    """`act(key, state, obs)`: the policy of `state.params` (on observations normalised with
+    `state.obs_stats` when enabled), its mode if `greedy`, else a sample."""
 
-    Args:
-        env: the raw environment (`rollout.evaluate` adds auto-reset and episode statistics).
-        network: the agent's `ActorCritic`; only its policy is used.
-        normalizer: the agent's observation normaliser.
-        num_episodes: evaluation episodes, one per fresh environment instance.
-        max_steps: step cap of an evaluation episode.
-        greedy: act with the policy's mode rather than samples.
-    """
+    def act(key: PRNGKey, state: Any, obs: jax.Array) -> jax.Array:
+        obs = normalizer(state.obs_stats, obs) if normalizer.enabled else obs
+        pi = network.apply(state.params, obs, method=ActorCritic.policy)
+        return pi.mode() if greedy else pi.sample(key)
 
-    def evaluate(params: Params, obs_stats: RunningMeanStd, key: PRNGKey) -> dict[str, jax.Array]:
-        def act(obs, key):
-            pi = network.apply(params, normalizer(obs_stats, obs), method=ActorCritic.policy)
-            return pi.mode() if greedy else pi.sample(key)
-
-        return rollout.evaluate(env, env_params, act, key, num_episodes, max_steps)
-
-    return evaluate
+    return act

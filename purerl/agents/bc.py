@@ -32,81 +32,42 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from purerl.agents.actor_critic import (
-    ObsNormalizer,
-    eval_blocks,
-    linear_decay,
-    make_actor_critic,
-    make_policy_evaluator,
-)
+from purerl import learn
+from purerl.agents.actor_critic import ObsNormalizer, make_actor_critic, make_policy_act
 from purerl.agents.bootstrap import policy_act
-from purerl.agents.common import (
-    adam_with_clipping,
-    check_env_kwargs,
-    check_env_name,
-    check_eval_options,
-    check_network_options,
-    make_env,
-)
-from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, Range, check_positive_int
-from purerl.demonstrations import ActFn, Demonstrations
-from purerl.loop import Agent
+from purerl.agents.registry import AlgoSpec, get_algorithm, register_algorithm
+from purerl.config import Flag, Positive, PositiveInt, Real
+from purerl.demonstrations import Demonstrations
+from purerl.envs.core import Env
+from purerl.loop import Algorithm, NetworkOptions, TrainConfig, make_env
 from purerl.networks import ActorCritic
-from purerl.normalization import RunningMeanStd
+from purerl.rollout import Policy
 from purerl.types import Params, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class BCConfig:
-    """Static behaviour-cloning options. Validated on construction.
+class BCConfig(TrainConfig, NetworkOptions):
+    """Static behaviour-cloning options (environment, evaluation and network fields: `TrainConfig`,
+    `NetworkOptions`; the network should match the agent the policy will bootstrap).
 
     Attributes:
-        env_name: registered environment the demonstrations come from (and the policy is evaluated in).
-        env_kwargs: static options of the environment's factory as `(name, value)` pairs (or a dict).
         num_updates: gradient steps, one minibatch each.
         batch_size: transitions per minibatch, drawn uniformly with replacement from the dataset.
-        network: "mlp" or "minatar_cnn" torso (as the agent the policy will bootstrap).
-        hidden_sizes: torso widths.
-        activation: one of `networks.ACTIVATIONS`.
         init_log_std: initial log-std of the Gaussian policy (continuous actions).
         anneal_lr: decay the learning rate linearly to 0 over the run.
-        eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
-        eval_episodes: evaluation episodes per evaluation.
-        eval_greedy: evaluate the policy's mode rather than samples.
-        eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
     """
 
-    env_name: str = "CartPole-v1"
-    env_kwargs: tuple[tuple[str, Any], ...] = ()
-    num_updates: int = 2000
-    batch_size: int = 256
-    network: str = "mlp"
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    init_log_std: float = 0.0
-    anneal_lr: bool = False
-    eval_every: int = 0
-    eval_episodes: int = 16
-    eval_greedy: bool = True
-    eval_max_steps: int = 0
-
-    def __post_init__(self):
-        check_env_name(self)
-        check_env_kwargs(self)
-        check_positive_int(self, "num_updates", "batch_size", "eval_episodes")
-        check_network_options(self)
-        check_eval_options(self, self.num_updates)
+    num_updates: PositiveInt = 2000
+    batch_size: PositiveInt = 256
+    init_log_std: Real = 0.0
+    anneal_lr: Flag = False
 
 
 class BCHParams(NamedTuple):
     """Traced behaviour-cloning hyperparameters (sweepable)."""
 
-    learning_rate: float = 1e-3
-    max_grad_norm: float = 1.0
-
-
-HPARAM_RANGES = {"learning_rate": POSITIVE, "max_grad_norm": Range(0.0, low_open=True)}
+    learning_rate: Positive = 1e-3
+    max_grad_norm: Positive = 1.0
 
 
 class BCData(NamedTuple):
@@ -146,35 +107,19 @@ def as_bc_data(demos: Demonstrations | BCData) -> BCData:
     return BCData(flat(demos.obs), flat(demos.action))
 
 
-def make_agent(config: BCConfig) -> Agent:
-    """Build behaviour cloning's pure functions (see `purerl.loop.Agent`).
+def build(config: BCConfig, env: Env, env_params: Any) -> Algorithm:
+    """Behaviour cloning's pure functions (see `purerl.loop.Algorithm`).
 
     `init(key, hparams, demos)` requires the dataset (`Demonstrations [T, B]` or `BCData [N]`).
     """
-    env, env_params = make_env(config.env_name, "bc", SPEC.action_spaces, config.env_kwargs)
     spec = env.spec
-    network = make_actor_critic(
-        spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
-    )
+    network = make_actor_critic(spec, config)
     # No observation normalisation: the bootstrapped agent must see the inputs BC was fitted to.
     norm = ObsNormalizer(False, spec.observation_space.shape)
-    eval_every, num_blocks = eval_blocks(config.num_updates, config.eval_every)
-    evaluator = make_policy_evaluator(
-        env,
-        env_params,
-        network,
-        norm,
-        config.eval_episodes,
-        config.eval_max_steps or spec.max_episode_steps,
-        config.eval_greedy,
-    )
 
     def optimizer(hparams: BCHParams) -> optax.GradientTransformation:
-        if not config.anneal_lr:
-            return adam_with_clipping(hparams.learning_rate, hparams.max_grad_norm)
-        return adam_with_clipping(
-            linear_decay(hparams.learning_rate, num_blocks * eval_every), hparams.max_grad_norm
-        )
+        decay_steps = config.updates_run if config.anneal_lr else 0
+        return learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps)
 
     def init(key: PRNGKey, hparams: BCHParams, demos: Demonstrations | BCData | None = None) -> BCState:
         if demos is None:
@@ -192,50 +137,43 @@ def make_agent(config: BCConfig) -> Agent:
         params = network.init(key, data.obs[0], method=ActorCritic.policy)
         return BCState(params, optimizer(hparams).init(params), data, jnp.zeros((), jnp.int32))
 
-    def loss_fn(params, obs, action):
-        pi = network.apply(params, obs, method=ActorCritic.policy)
-        nll = -pi.log_prob(action).mean()
+    def loss_fn(params, batch):
+        pi = network.apply(params, batch.obs, method=ActorCritic.policy)
+        nll = -pi.log_prob(batch.action).mean()
         if spec.discrete_actions:
-            fit = (pi.mode() == action).astype(jnp.float32).mean()
+            fit = (pi.mode() == batch.action).astype(jnp.float32).mean()
             return nll, {"loss": nll, "accuracy": fit}
-        fit = jnp.square(pi.mode() - action).sum(axis=-1).mean()
+        fit = jnp.square(pi.mode() - batch.action).sum(axis=-1).mean()
         return nll, {"loss": nll, "action_sq_error": fit}
 
-    def update(state: BCState, hparams: BCHParams, key: PRNGKey):
+    def update(key: PRNGKey, state: BCState, hparams: BCHParams):
         num = state.data.obs.shape[0]
         index = jax.random.randint(key, (config.batch_size,), 0, num)
         batch = jax.tree.map(lambda x: x[index], state.data)
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch.obs, batch.action)
-        updates, opt_state = optimizer(hparams).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params, opt_state, metrics, _ = learn.gradient_step(
+            optimizer(hparams), loss_fn, state.params, state.opt_state, batch
+        )
         return BCState(params, opt_state, state.data, state.update_count + 1), metrics
 
-    def evaluate(state: BCState, hparams: BCHParams, key: PRNGKey):
-        return evaluator(state.params, RunningMeanStd.create(spec.observation_space.shape), key)
-
-    return Agent(init, update, evaluate, num_blocks, eval_every, 0)
+    return Algorithm(init, update, make_policy_act(network, norm, config.eval_greedy), 0)
 
 
-def make_act(config: BCConfig) -> Callable[[Params, bool], ActFn]:
-    """`act_for(params, greedy) -> (obs, key) -> action` for this config's network: BC's params, or the
-    params of an agent with the same architecture (e.g. PPO's, whose critic is then unused)."""
-    env, _ = make_env(config.env_name, "bc", SPEC.action_spaces, config.env_kwargs)
-    network = make_actor_critic(
-        env.spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
-    )
+def make_act(config: BCConfig) -> Callable[[Params, bool], Policy]:
+    """`act_for(params, greedy) -> (key, obs) -> (action, {})` for this config's network: BC's params, or
+    the params of an agent with the same architecture (e.g. PPO's, whose critic is then unused)."""
+    env, _ = make_env(config, "bc", get_algorithm("bc").action_spaces)
+    network = make_actor_critic(env.spec, config)
     return lambda params, greedy: policy_act(network, params, greedy)
 
 
 SPEC = register_algorithm(
     AlgoSpec(
-        name="bc",
-        summary="Behaviour cloning (max log-likelihood of demonstrated actions); needs a dataset",
-        config_cls=BCConfig,
-        hparams_cls=BCHParams,
-        make_agent=make_agent,
-        hparam_ranges=HPARAM_RANGES,
-        action_spaces=("discrete", "continuous"),
+        "bc",
+        "Behaviour cloning (max log-likelihood of demonstrated actions); needs a dataset",
+        BCConfig,
+        BCHParams,
+        build,
+        ("discrete", "continuous"),
     )
 )
-validate = SPEC.validate_hparams
-make_train = SPEC.make_train
+make_train, preset = SPEC.make_train, SPEC.preset

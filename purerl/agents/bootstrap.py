@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import jax
 
-from purerl.demonstrations import ActFn
 from purerl.networks import ActorCritic
+from purerl.rollout import Policy
 from purerl.types import Params, PRNGKey
 
 # Submodules of `networks.ActorCritic` that make up the policy.
@@ -67,8 +67,9 @@ def load_actor(fresh: Params, bootstrap: Params) -> Params:
     return {"params": {**fresh["params"], **given["params"]}}
 
 
-def policy_act(network: ActorCritic, params: Params, greedy: bool) -> ActFn:
-    """The policy of `ActorCritic` params (full or actor-only) as `(obs, key) -> action` for one obs.
+def policy_act(network: ActorCritic, params: Params, greedy: bool) -> Policy:
+    """The policy of `ActorCritic` params (full or actor-only) as a `rollout.Policy`, `(key, obs) ->
+    (action, {})`, for an observation of any batch shape.
 
     Args:
         network: the `ActorCritic` module the params belong to.
@@ -76,8 +77,8 @@ def policy_act(network: ActorCritic, params: Params, greedy: bool) -> ActFn:
         greedy: act with the distribution's mode instead of a sample.
     """
 
-    def act(obs: jax.Array, key: PRNGKey) -> jax.Array:
+    def act(key: PRNGKey, obs: jax.Array) -> tuple[jax.Array, dict]:
         pi = network.apply(params, obs, method=ActorCritic.policy)
-        return pi.mode() if greedy else pi.sample(key)
+        return (pi.mode() if greedy else pi.sample(key)), {}
 
     return act

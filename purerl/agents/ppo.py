@@ -12,37 +12,20 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from purerl import returns, rollout
+from purerl import learn, returns, rollout
 from purerl.agents.actor_critic import (
     ObsNormalizer,
-    eval_blocks,
-    linear_decay,
+    PolicyOptions,
     make_actor_critic,
-    make_policy_evaluator,
+    make_policy_act,
     make_training_env,
 )
 from purerl.agents.bootstrap import actor_params, load_actor
-from purerl.agents.common import (
-    adam_with_clipping,
-    check_env_kwargs,
-    check_env_name,
-    check_eval_options,
-    check_network_options,
-    make_env,
-)
-from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import (
-    NON_NEGATIVE,
-    POSITIVE,
-    UNIT,
-    Range,
-    check_bool,
-    check_number,
-    check_positive_int,
-)
-from purerl.loop import Agent
+from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
+from purerl.config import Flag, NonNegative, Positive, PositiveInt, Unit
+from purerl.envs.core import Env
+from purerl.loop import Algorithm, StepsConfig
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
@@ -51,108 +34,78 @@ from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """Static PPO options (shapes, loop lengths, switches). Validated on construction.
+class PPOConfig(StepsConfig, PolicyOptions):
+    """Static PPO options; the environment, evaluation and network fields are `StepsConfig`'s and
+    `PolicyOptions`'. Defaults: the classic single-file JAX PPO setting for CartPole.
 
     Attributes:
-        env_name: registered environment name.
-        total_timesteps: env steps per seed; rounded down to whole evaluation blocks.
         num_envs: parallel environments per seed.
         num_steps: rollout length per update.
         num_epochs: passes over each rollout.
         num_minibatches: minibatches per epoch; must divide `num_envs * num_steps`.
-        network: "mlp" or "minatar_cnn" torso.
-        hidden_sizes: torso widths.
-        activation: one of `networks.ACTIVATIONS`.
-        anneal_lr: linearly decay the learning rate to 0 over the run.
-        normalize_obs: standardise observations with running statistics kept in the agent state
-            (evaluation uses the same statistics).
         normalize_reward: scale rewards by the running std of the discounted return.
-        init_log_std: initial log-std of the Gaussian policy (continuous actions).
-        eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
-        eval_episodes: evaluation episodes per evaluation.
-        eval_greedy: evaluate the policy's mode rather than samples.
-        eval_max_steps: step cap of an evaluation episode; 0 uses the env's episode limit.
-        env_kwargs: static options of the environment's factory as `(name, value)` pairs (a dict is
-            accepted and stored as sorted pairs), e.g. `{"length": 8}` for `CombinationLock-v0`.
     """
 
-    env_name: str = "CartPole-v1"
-    total_timesteps: int = 500_000
-    num_envs: int = 4
-    num_steps: int = 128
-    num_epochs: int = 4
-    num_minibatches: int = 4
-    network: str = "mlp"
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    anneal_lr: bool = True
-    normalize_obs: bool = False
-    normalize_reward: bool = False
-    init_log_std: float = 0.0
-    eval_every: int = 0
-    eval_episodes: int = 16
-    eval_greedy: bool = True
-    eval_max_steps: int = 0
-    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    num_envs: PositiveInt = 4
+    num_steps: PositiveInt = 128
+    num_epochs: PositiveInt = 4
+    num_minibatches: PositiveInt = 4
+    normalize_reward: Flag = False
 
-    def __post_init__(self):
-        check_env_name(self)
-        check_env_kwargs(self)
-        check_positive_int(
-            self, "total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches", "eval_episodes"
-        )
-        check_network_options(self)
-        check_bool(self, "anneal_lr", "normalize_obs", "normalize_reward", "eval_greedy")
-        check_number(self, "init_log_std")
-        batch = self.num_envs * self.num_steps
-        if batch % self.num_minibatches:
+    def check(self) -> None:
+        if self.steps_per_update % self.num_minibatches:
             raise ValueError(
                 f"PPOConfig.num_minibatches={self.num_minibatches} must divide the batch "
-                f"num_envs * num_steps = {batch}"
+                f"num_envs * num_steps = {self.steps_per_update}"
             )
-        if self.total_timesteps < batch:
-            raise ValueError(
-                f"PPOConfig.total_timesteps={self.total_timesteps} is smaller than one update "
-                f"(num_envs * num_steps = {batch})"
-            )
-        check_eval_options(self, self.num_updates)
 
     @property
-    def num_updates(self) -> int:
-        return self.total_timesteps // (self.num_envs * self.num_steps)
-
-    @property
-    def minibatch_size(self) -> int:
-        return self.num_envs * self.num_steps // self.num_minibatches
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
 
 
 class PPOHParams(NamedTuple):
     """Traced PPO hyperparameters: any field can be swept by stacking values and vmapping.
 
     `kl_coef` weighs a penalty `KL(pi || pi_init)` to the bootstrap policy; it acts only in runs
-    started from `init_params` (see `make_agent`), elsewhere it is ignored.
+    started from `init_params` (see `build`), elsewhere it is ignored.
     """
 
-    learning_rate: float = 2.5e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    kl_coef: float = 0.0
+    learning_rate: Positive = 2.5e-4
+    gamma: Unit = 0.99
+    gae_lambda: Unit = 0.95
+    clip_eps: Positive = 0.2
+    ent_coef: NonNegative = 0.01
+    vf_coef: NonNegative = 0.5
+    max_grad_norm: Positive = 0.5
+    kl_coef: NonNegative = 0.0
 
 
-HPARAM_RANGES = {
-    "learning_rate": POSITIVE,
-    "gamma": UNIT,
-    "gae_lambda": UNIT,
-    "clip_eps": POSITIVE,
-    "ent_coef": NON_NEGATIVE,
-    "vf_coef": NON_NEGATIVE,
-    "max_grad_norm": Range(0.0, low_open=True),
-    "kl_coef": NON_NEGATIVE,
+PRESETS = {
+    "minatar": Preset(
+        config={
+            "total_timesteps": 10_000_000,
+            "num_envs": 64,
+            "num_minibatches": 8,
+            "network": "minatar_cnn",
+            "hidden_sizes": (128,),
+            "activation": "relu",
+            "eval_max_steps": 1000,
+        },
+        hparams={"learning_rate": 5e-4},
+    ),
+    "continuous": Preset(
+        config={
+            "total_timesteps": 1_000_000,
+            "num_envs": 16,
+            "num_steps": 256,
+            "num_epochs": 10,
+            "num_minibatches": 32,
+            "normalize_obs": True,
+            "normalize_reward": True,
+        },
+        hparams={"learning_rate": 1e-3, "ent_coef": 0.0},
+    ),
 }
 
 
@@ -166,35 +119,26 @@ class PPOState(NamedTuple):
     ref_params: Any = None
 
 
-def make_agent(config: PPOConfig) -> Agent:
-    """Build PPO's pure functions for `config` (see `purerl.loop.Agent`)."""
-    env, env_params = make_env(config.env_name, "ppo", SPEC.action_spaces, config.env_kwargs)
+def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
+    """PPO's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     spec = env.spec
     train_env = make_training_env(env, config.normalize_reward)
-    network = make_actor_critic(
-        spec, config.network, config.hidden_sizes, config.activation, config.init_log_std
-    )
+    network = make_actor_critic(spec, config)
     norm = ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
-    eval_every, num_blocks = eval_blocks(config.num_updates, config.eval_every)
-    steps_per_update = config.num_envs * config.num_steps
-    grad_steps_per_update = config.num_epochs * config.num_minibatches
-    eval_max_steps = config.eval_max_steps or spec.max_episode_steps
+    steps_per_update = config.steps_per_update
+    grad_steps = config.num_epochs * config.num_minibatches
 
-    def optimizer(hparams: PPOHParams) -> optax.GradientTransformation:
-        if not config.anneal_lr:
-            return adam_with_clipping(hparams.learning_rate, hparams.max_grad_norm)
-        schedule = linear_decay(hparams.learning_rate, num_blocks * eval_every, grad_steps_per_update)
-        return adam_with_clipping(schedule, hparams.max_grad_norm)
-
-    policy_evaluator = make_policy_evaluator(
-        env, env_params, network, norm, config.eval_episodes, eval_max_steps, config.eval_greedy
-    )
+    def optimizer(hparams: PPOHParams):
+        decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
+        return learn.make_optimizer(
+            hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps, hold_steps=grad_steps
+        )
 
     def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
         """`init_params`: optional bootstrap policy (`ActorCritic` params, e.g. BC's output) whose actor
         replaces the fresh one; the critic stays freshly initialised (see `agents.bootstrap`)."""
         key_net, key_env = jax.random.split(key)
-        envs = rollout.reset_batch(train_env, env_params, key_env, config.num_envs)
+        envs = rollout.reset_batch(key_env, train_env, env_params, config.num_envs)
         params = network.init(key_net, envs.obs)
         ref_params = None
         if init_params is not None:
@@ -229,17 +173,16 @@ def make_agent(config: PPOConfig) -> Agent:
             metrics["kl_to_init"] = kl
         return total, metrics
 
-    def update(state: PPOState, hparams: PPOHParams, key: PRNGKey):
+    def update(key: PRNGKey, state: PPOState, hparams: PPOHParams):
         key_collect, key_learn = jax.random.split(key)
-        tx = optimizer(hparams)
 
-        def policy(obs, key):
+        def policy(key, obs):
             pi, value = network.apply(state.params, norm(state.obs_stats, obs))
             action = pi.sample(key)
             return action, {"log_prob": pi.log_prob(action), "value": value}
 
         envs, traj, info = rollout.collect(
-            train_env, env_params, policy, state.envs, key_collect, config.num_steps
+            key_collect, train_env, env_params, policy, state.envs, config.num_steps
         )
         next_values = network.apply(
             state.params, norm(state.obs_stats, traj.final_obs), method=ActorCritic.value
@@ -263,48 +206,33 @@ def make_agent(config: PPOConfig) -> Agent:
                 state.ref_params, norm(state.obs_stats, traj.obs), method=ActorCritic.policy
             )
         flat = jax.tree.map(lambda x: x.reshape((steps_per_update, *x.shape[2:])), flat)
-
-        def epoch(carry, key):
-            params, opt_state = carry
-            order = jax.random.permutation(key, steps_per_update)
-            minibatches = jax.tree.map(
-                lambda x: x[order].reshape((config.num_minibatches, config.minibatch_size, *x.shape[1:])),
-                flat,
-            )
-
-            def minibatch_step(carry, batch):
-                params, opt_state = carry
-                grads, metrics = jax.grad(loss_fn, has_aux=True)(params, state.obs_stats, batch, hparams)
-                updates, opt_state = tx.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), metrics
-
-            return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
-
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key_learn, config.num_epochs)
+        params, opt_state, metrics = learn.minibatch_epochs(
+            key_learn,
+            optimizer(hparams),
+            lambda params, batch: loss_fn(params, state.obs_stats, batch, hparams),
+            state.params,
+            state.opt_state,
+            flat,
+            config.num_epochs,
+            config.num_minibatches,
         )
         obs_stats = norm.update(state.obs_stats, flat["obs"])
-        metrics = {k: v.mean() for k, v in metrics.items()}
         metrics.update(rollout.episode_metrics(info))
         new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1, state.ref_params)
         return new_state, metrics
 
-    def evaluate(state: PPOState, hparams: PPOHParams, key: PRNGKey):
-        return policy_evaluator(state.params, state.obs_stats, key)
-
-    return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update)
+    return Algorithm(init, update, make_policy_act(network, norm, config.eval_greedy), steps_per_update)
 
 
 SPEC = register_algorithm(
     AlgoSpec(
-        name="ppo",
-        summary="Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions",
-        config_cls=PPOConfig,
-        hparams_cls=PPOHParams,
-        make_agent=make_agent,
-        hparam_ranges=HPARAM_RANGES,
-        action_spaces=("discrete", "continuous"),
+        "ppo",
+        "Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions",
+        PPOConfig,
+        PPOHParams,
+        build,
+        ("discrete", "continuous"),
+        PRESETS,
     )
 )
-validate = SPEC.validate_hparams
-make_train = SPEC.make_train
+make_train, preset = SPEC.make_train, SPEC.preset

@@ -22,33 +22,32 @@ evaluated with its deterministic action `squash(mean)`. The loop (replay, warm-u
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from purerl.agents.common import make_env
 from purerl.agents.off_policy import (
-    OffPolicyConfig,
+    ContinuousControlConfig,
     OffPolicyLearner,
     OffPolicyState,
-    ReplayItem,
     bounded_action_box,
-    make_off_policy_agent,
+    make_off_policy_algorithm,
     one_step_target,
     polyak_update,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import POSITIVE, UNIT, Range, check_bool, check_number
-from purerl.loop import Agent
+from purerl.config import Flag, Positive, Range, Real, Unit
+from purerl.envs.core import Env
+from purerl.loop import Algorithm
 from purerl.losses import ensemble_td_loss
 from purerl.networks import QEnsemble, SquashedGaussianActor
-from purerl.types import PRNGKey
+from purerl.types import PRNGKey, Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig(OffPolicyConfig):
+class SACConfig(ContinuousControlConfig):
     """Static SAC options: those of `OffPolicyConfig` plus the ones below. Validated on construction.
 
     Attributes:
@@ -58,15 +57,12 @@ class SACConfig(OffPolicyConfig):
         log_std_max: upper clip of the policy's pre-tanh log-std.
     """
 
-    learn_temperature: bool = True
-    log_std_min: float = -5.0
-    log_std_max: float = 2.0
+    learn_temperature: Flag = True
+    log_std_min: Real = -5.0
+    log_std_max: Real = 2.0
 
-    def __post_init__(self):
-        super().__post_init__()
-        check_bool(self, "learn_temperature")
-        check_number(self, "log_std_min")
-        check_number(self, "log_std_max")
+    def check(self) -> None:
+        super().check()
         if not self.log_std_min < self.log_std_max:
             raise ValueError(
                 f"SACConfig.log_std_min={self.log_std_min} must be smaller than "
@@ -89,24 +85,13 @@ class SACHParams(NamedTuple):
     """
 
     # 1e-3 is tuned on Pendulum-v1 with (64, 64) networks; the papers use 3e-4 with 256-unit networks.
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
-    alpha_lr: float = 1e-3
-    gamma: float = 0.99
-    tau: float = 0.005
-    init_alpha: float = 1.0
-    target_entropy_per_dim: float = -1.0
-
-
-HPARAM_RANGES = {
-    "actor_lr": POSITIVE,
-    "critic_lr": POSITIVE,
-    "alpha_lr": POSITIVE,
-    "gamma": UNIT,
-    "tau": Range(0.0, 1.0, low_open=True),
-    "init_alpha": POSITIVE,
-    "target_entropy_per_dim": Range(),
-}
+    actor_lr: Positive = 1e-3
+    critic_lr: Positive = 1e-3
+    alpha_lr: Positive = 1e-3
+    gamma: Unit = 0.99
+    tau: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.005
+    init_alpha: Positive = 1.0
+    target_entropy_per_dim: Real = -1.0
 
 
 class SACLearnerState(NamedTuple):
@@ -148,9 +133,8 @@ def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: 
     return -jnp.mean(jnp.exp(log_alpha) * (jax.lax.stop_gradient(log_prob) + target_entropy))
 
 
-def make_agent(config: SACConfig) -> Agent:
-    """Build SAC's pure functions for `config` (see `purerl.loop.Agent`)."""
-    env, env_params = make_env(config.env_name, "sac", SPEC.action_spaces, config.env_kwargs)
+def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
+    """SAC's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     space = bounded_action_box(env, "sac")
     action_dim = space.shape[0]
     actor = SquashedGaussianActor(
@@ -183,13 +167,13 @@ def make_agent(config: SACConfig) -> Agent:
             alpha_tx.init(log_alpha),
         )
 
-    def explore(ls: SACLearnerState, obs: jax.Array, key: PRNGKey, hparams: SACHParams) -> jax.Array:
-        return actor.apply(ls.actor_params, obs).sample(key)
+    def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: SACHParams) -> jax.Array:
+        return actor.apply(state.learner.actor_params, obs).sample(key)
 
-    def act(ls: SACLearnerState, obs: jax.Array) -> jax.Array:
+    def act(key: PRNGKey, ls: SACLearnerState, obs: jax.Array) -> jax.Array:
         return actor.apply(ls.actor_params, obs).mode()
 
-    def critic_loss(critic_params, ls: SACLearnerState, batch: ReplayItem, hparams: SACHParams, key):
+    def critic_loss(critic_params, ls: SACLearnerState, batch: Transition, hparams: SACHParams, key):
         next_action, next_log_prob = actor.apply(ls.actor_params, batch.final_obs).sample_and_log_prob(key)
         next_q = critic.apply(ls.target_critic_params, batch.final_obs, next_action).min(axis=0)
         soft_value = next_q - jnp.exp(ls.log_alpha) * next_log_prob
@@ -197,12 +181,12 @@ def make_agent(config: SACConfig) -> Agent:
         q = critic.apply(critic_params, batch.obs, batch.action)
         return ensemble_td_loss(q, target), q.mean()
 
-    def actor_loss(actor_params, critic_params, log_alpha, batch: ReplayItem, key):
+    def actor_loss(actor_params, critic_params, log_alpha, batch: Transition, key):
         action, log_prob = actor.apply(actor_params, batch.obs).sample_and_log_prob(key)
         q = critic.apply(critic_params, batch.obs, action).min(axis=0)
         return jnp.mean(jnp.exp(log_alpha) * log_prob - q), log_prob
 
-    def gradient_step(ls: SACLearnerState, batch: ReplayItem, key: PRNGKey, hparams: SACHParams):
+    def gradient_step(ls: SACLearnerState, batch: Transition, key: PRNGKey, hparams: SACHParams):
         key_critic, key_actor = jax.random.split(key)
         actor_tx, critic_tx, alpha_tx = optimizers(hparams)
 
@@ -244,7 +228,7 @@ def make_agent(config: SACConfig) -> Agent:
         }
         return new, metrics
 
-    def learn(ls: SACLearnerState, batches: ReplayItem, hparams: SACHParams, key: PRNGKey):
+    def learn(key: PRNGKey, ls: SACLearnerState, batches: Transition, hparams: SACHParams):
         num_steps = jax.tree.leaves(batches)[0].shape[0]
 
         def body(ls, xs):
@@ -255,19 +239,17 @@ def make_agent(config: SACConfig) -> Agent:
         return ls, {k: v.mean() for k, v in metrics.items()}
 
     learner = OffPolicyLearner(init, explore, act, learn)
-    return make_off_policy_agent(config, env, env_params, learner)
+    return make_off_policy_algorithm(config, env, env_params, learner)
 
 
 SPEC = register_algorithm(
     AlgoSpec(
-        name="sac",
-        summary="Soft Actor-Critic (twin critics, learned temperature); continuous actions",
-        config_cls=SACConfig,
-        hparams_cls=SACHParams,
-        make_agent=make_agent,
-        hparam_ranges=HPARAM_RANGES,
-        action_spaces=("continuous",),
+        "sac",
+        "Soft Actor-Critic (twin critics, learned temperature); continuous actions",
+        SACConfig,
+        SACHParams,
+        build,
+        ("continuous",),
     )
 )
-validate = SPEC.validate_hparams
-make_train = SPEC.make_train
+make_train, preset = SPEC.make_train, SPEC.preset

@@ -21,40 +21,32 @@ max action" convention, so the defaults (0.1, 0.2, 0.5) carry over between envir
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from purerl.agents.common import make_env
 from purerl.agents.off_policy import (
-    OffPolicyConfig,
+    ContinuousControlConfig,
     OffPolicyLearner,
     OffPolicyState,
-    ReplayItem,
     bounded_action_box,
-    make_off_policy_agent,
+    make_off_policy_algorithm,
     one_step_target,
     polyak_update,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import (
-    NON_NEGATIVE,
-    POSITIVE,
-    UNIT,
-    Range,
-    check_divides,
-    check_positive_int,
-)
-from purerl.loop import Agent
+from purerl.config import NonNegative, Positive, PositiveInt, Range, Unit, check_divides
+from purerl.envs.core import Env
+from purerl.loop import Algorithm
 from purerl.losses import ensemble_td_loss
 from purerl.networks import DeterministicActor, QEnsemble
-from purerl.types import PRNGKey
+from purerl.types import PRNGKey, Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class TD3Config(OffPolicyConfig):
+class TD3Config(ContinuousControlConfig):
     """Static TD3 options: those of `OffPolicyConfig` plus `policy_delay`. Validated on construction.
 
     Attributes:
@@ -63,11 +55,10 @@ class TD3Config(OffPolicyConfig):
             than computed and masked, which would spend an actor gradient on every critic step.
     """
 
-    policy_delay: int = 2
+    policy_delay: PositiveInt = 2
 
-    def __post_init__(self):
-        super().__post_init__()
-        check_positive_int(self, "policy_delay")
+    def check(self) -> None:
+        super().check()
         check_divides(self, "gradient_steps", "policy_delay")
 
 
@@ -85,24 +76,13 @@ class TD3HParams(NamedTuple):
     """
 
     # 1e-3, as in the TD3 paper; tuned on Pendulum-v1 with (64, 64) networks.
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
-    gamma: float = 0.99
-    tau: float = 0.005
-    exploration_noise: float = 0.1
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-
-
-HPARAM_RANGES = {
-    "actor_lr": POSITIVE,
-    "critic_lr": POSITIVE,
-    "gamma": UNIT,
-    "tau": Range(0.0, 1.0, low_open=True),
-    "exploration_noise": NON_NEGATIVE,
-    "policy_noise": NON_NEGATIVE,
-    "noise_clip": NON_NEGATIVE,
-}
+    actor_lr: Positive = 1e-3
+    critic_lr: Positive = 1e-3
+    gamma: Unit = 0.99
+    tau: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.005
+    exploration_noise: NonNegative = 0.1
+    policy_noise: NonNegative = 0.2
+    noise_clip: NonNegative = 0.5
 
 
 class TD3LearnerState(NamedTuple):
@@ -144,9 +124,8 @@ def smoothed_target_action(
     return jnp.clip(target_action + jnp.clip(noise, -noise_clip, noise_clip), low, high)
 
 
-def make_agent(config: TD3Config) -> Agent:
-    """Build TD3's pure functions for `config` (see `purerl.loop.Agent`)."""
-    env, env_params = make_env(config.env_name, "td3", SPEC.action_spaces, config.env_kwargs)
+def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
+    """TD3's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     space = bounded_action_box(env, "td3")
     low, high = space.low_array, space.high_array
     half_width = 0.5 * (high - low)
@@ -171,15 +150,15 @@ def make_agent(config: TD3Config) -> Agent:
             critic_tx.init(critic_params),
         )
 
-    def explore(ls: TD3LearnerState, obs: jax.Array, key: PRNGKey, hparams: TD3HParams) -> jax.Array:
-        action = actor.apply(ls.actor_params, obs)
+    def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: TD3HParams) -> jax.Array:
+        action = actor.apply(state.learner.actor_params, obs)
         noise = hparams.exploration_noise * half_width * jax.random.normal(key, action.shape)
         return jnp.clip(action + noise, low, high)
 
-    def act(ls: TD3LearnerState, obs: jax.Array) -> jax.Array:
+    def act(key: PRNGKey, ls: TD3LearnerState, obs: jax.Array) -> jax.Array:
         return actor.apply(ls.actor_params, obs)
 
-    def critic_loss(critic_params, ls: TD3LearnerState, batch: ReplayItem, hparams: TD3HParams, key):
+    def critic_loss(critic_params, ls: TD3LearnerState, batch: Transition, hparams: TD3HParams, key):
         target_action = actor.apply(ls.target_actor_params, batch.final_obs)
         noise = hparams.policy_noise * half_width * jax.random.normal(key, target_action.shape)
         next_action = smoothed_target_action(target_action, noise, hparams.noise_clip * half_width, low, high)
@@ -188,7 +167,7 @@ def make_agent(config: TD3Config) -> Agent:
         q = critic.apply(critic_params, batch.obs, batch.action)
         return ensemble_td_loss(q, target), q.mean()
 
-    def actor_loss(actor_params, critic_params, batch: ReplayItem):
+    def actor_loss(actor_params, critic_params, batch: Transition):
         # The first critic only, as in the paper: the minimum is for targets, not the policy gradient.
         return -jnp.mean(critic.apply(critic_params, batch.obs, actor.apply(actor_params, batch.obs))[0])
 
@@ -222,7 +201,7 @@ def make_agent(config: TD3Config) -> Agent:
         metrics = {k: v.mean() for k, v in critic_metrics.items()}
         return ls, {**metrics, "actor_loss": loss}
 
-    def learn(ls: TD3LearnerState, batches: ReplayItem, hparams: TD3HParams, key: PRNGKey):
+    def learn(key: PRNGKey, ls: TD3LearnerState, batches: Transition, hparams: TD3HParams):
         grouped = jax.tree.map(lambda x: x.reshape((num_groups, config.policy_delay, *x.shape[1:])), batches)
         keys = jax.random.split(key, config.gradient_steps)
         keys = keys.reshape((num_groups, config.policy_delay, *keys.shape[1:]))
@@ -230,19 +209,17 @@ def make_agent(config: TD3Config) -> Agent:
         return ls, {k: v.mean() for k, v in metrics.items()}
 
     learner = OffPolicyLearner(init, explore, act, learn)
-    return make_off_policy_agent(config, env, env_params, learner)
+    return make_off_policy_algorithm(config, env, env_params, learner)
 
 
 SPEC = register_algorithm(
     AlgoSpec(
-        name="td3",
-        summary="TD3: twin critics, target policy smoothing, delayed actor updates; continuous actions",
-        config_cls=TD3Config,
-        hparams_cls=TD3HParams,
-        make_agent=make_agent,
-        hparam_ranges=HPARAM_RANGES,
-        action_spaces=("continuous",),
+        "td3",
+        "TD3: twin critics, target policy smoothing, delayed actor updates; continuous actions",
+        TD3Config,
+        TD3HParams,
+        build,
+        ("continuous",),
     )
 )
-validate = SPEC.validate_hparams
-make_train = SPEC.make_train
+make_train, preset = SPEC.make_train, SPEC.preset

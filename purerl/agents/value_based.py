@@ -1,0 +1,67 @@
+"""What the value-based agents (DQN, PQN) share: Q-network options, the Q-network for an environment,
+the regression losses and the evaluation policy."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from purerl.config import Activation, Flag, Unit, one_of
+from purerl.envs.core import EnvSpec
+from purerl.exploration import epsilon_greedy
+from purerl.loop import NetworkOptions
+from purerl.losses import huber_loss, mse_loss
+from purerl.networks import DiscreteQNetwork
+from purerl.types import PRNGKey
+
+LOSSES = {"mse": mse_loss, "huber": huber_loss}
+
+
+@dataclasses.dataclass(frozen=True)
+class QOptions(NetworkOptions):
+    """Options of a Q-network agent (besides the torso of `NetworkOptions`).
+
+    Attributes:
+        loss: regression loss onto the targets, "mse" or "huber".
+        layer_norm: LayerNorm after each hidden layer.
+        dueling: dueling value/advantage head (Wang et al., 2016).
+        anneal_lr: decay the learning rate linearly to 0 over the run.
+        eval_epsilon: exploration rate of evaluation episodes when `eval_greedy` is False (greedy
+            evaluation takes `argmax_a Q`).
+    """
+
+    activation: Activation = "relu"
+    loss: one_of("mse", "huber") = "mse"
+    layer_norm: Flag = True
+    dueling: Flag = False
+    anneal_lr: Flag = True
+    eval_epsilon: Unit = 0.05
+
+
+def make_q_network(spec: EnvSpec, options: QOptions) -> DiscreteQNetwork:
+    """The Q-network of `options` for a discrete-action environment."""
+    return DiscreteQNetwork(
+        spec.action_space.n,
+        options.network,
+        options.hidden_sizes,
+        options.activation,
+        options.layer_norm,
+        options.dueling,
+        obs_ndim=len(spec.observation_space.shape),
+    )
+
+
+def make_q_act(
+    network: DiscreteQNetwork, options: Any, params_of: Callable[[Any], Any]
+) -> Callable[[PRNGKey, Any, jax.Array], jax.Array]:
+    """`act(key, state, obs)`: greedy in the Q-values of `params_of(state)` if `options.eval_greedy`,
+    else epsilon-greedy with `options.eval_epsilon`."""
+    epsilon = 0.0 if options.eval_greedy else options.eval_epsilon
+
+    def act(key: PRNGKey, state: Any, obs: jax.Array) -> jax.Array:
+        return epsilon_greedy(key, network.apply(params_of(state), obs), epsilon)
+
+    return act
