@@ -174,7 +174,8 @@ def validate_hparams(hparams: Any) -> None:
             raise ValueError(
                 f"{owner}.{name} must be a number (or an array of numbers for a sweep), got {raw!r}"
             ) from None
-        traced = value.astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow to inf is reported below, by name
+            traced = value.astype(np.float32)
         if not np.all(np.isfinite(traced)):
             raise ValueError(f"{owner}.{name} must be finite in float32 (|x| < 3.4e38), got {value.tolist()}")
         for valid in (c for c in checks.get(name, ()) if isinstance(c, Range)):

@@ -204,8 +204,23 @@ def transition_targets(
     return q_learning_targets(batch.reward, discounts, next_q_target, next_q_online)
 
 
-def build(config: DQNConfig, env: Env, env_params: Any) -> Algorithm:
-    """DQN's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
+# (apply_fn, params, target_params, batch [N], hparams, config) -> targets [N], outside the gradient.
+TargetFn = Callable[[Callable, Any, Any, Transition, Any, Any], jax.Array]
+
+
+def dqn_targets(
+    apply_fn: Callable, params: Any, target_params: Any, batch: Transition, hparams: Any, config: Any
+):
+    """DQN's `TargetFn`: `transition_targets` with the config's double-DQN switch."""
+    return transition_targets(apply_fn, params, target_params, batch, hparams.gamma, config.double_dqn)
+
+
+def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = dqn_targets) -> Algorithm:
+    """DQN's pure functions for `config` on `env` (see `purerl.loop.Algorithm`).
+
+    `targets_fn` is the one-step target; a variant of DQN (e.g. `agents.expected_sarsa`) passes its own
+    and keeps everything else: replay, exploration, target network, optimiser.
+    """
     network = make_q_network(env.spec, config)
     regression_loss = LOSSES[config.loss]
     steps_per_update = config.steps_per_update
@@ -235,7 +250,7 @@ def build(config: DQNConfig, env: Env, env_params: Any) -> Algorithm:
     def loss_fn(params, batch_and_target):
         batch, target_params, hparams = batch_and_target
         targets = jax.lax.stop_gradient(
-            transition_targets(network.apply, params, target_params, batch, hparams.gamma, config.double_dqn)
+            targets_fn(network.apply, params, target_params, batch, hparams, config)
         )
         q_all = network.apply(params, batch.obs)
         q_taken = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
