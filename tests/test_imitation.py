@@ -39,8 +39,8 @@ def _reference_episode_returns(reward: np.ndarray, done: np.ndarray) -> np.ndarr
 def test_collected_episode_returns_are_the_summed_env_rewards():
     # CartPole with a random policy: +1 per step and episodes of varied lengths, several per instance.
     env, params = envs.make("CartPole-v1")
-    act = lambda obs, key: jax.random.randint(key, (), 0, 2)
-    demos = jax.jit(lambda k: demonstrations.collect(env, params, act, k, 4, 120))(jax.random.key(0))
+    act = lambda key, obs: (jax.random.randint(key, (), 0, 2), {})
+    demos = jax.jit(lambda k: demonstrations.collect(k, env, params, act, 4, 120))(jax.random.key(0))
     reward, done = np.asarray(demos.reward), np.asarray(demos.episode_done)
     assert demos.obs.shape == (120, 4, 4) and demos.action.shape == (120, 4)
     assert done.sum(axis=0).min() >= 2, "want several episodes per instance"
@@ -62,7 +62,7 @@ def test_lapse_free_lock_teacher_always_opens_the_lock_and_lapses_hurt():
     env, params = envs.make(LOCK, length=4)
     for lapse, expected in ((0.0, 1.0), (1.0, None)):
         teacher = teachers.make_teacher(LOCK, params, env.spec, lapse=lapse)
-        summary = jax.jit(lambda k, t=teacher: demonstrations.evaluate_episodes(env, params, t, k, 64))(
+        summary = jax.jit(lambda k, t=teacher: demonstrations.evaluate_episodes(k, env, params, t, 64))(
             jax.random.key(1)
         )
         rate = float(summary.terminated.mean())
@@ -76,7 +76,7 @@ def test_lapse_free_lock_teacher_always_opens_the_lock_and_lapses_hurt():
 def test_mountain_car_teacher_without_flaws_reaches_the_goal():
     env, params = envs.make("MountainCar-v0")
     teacher = teachers.make_teacher("MountainCar-v0", params, env.spec, lapse=0.0, dead_zone=0.0)
-    summary = jax.jit(lambda k: demonstrations.evaluate_episodes(env, params, teacher, k, 32))(
+    summary = jax.jit(lambda k: demonstrations.evaluate_episodes(k, env, params, teacher, 32))(
         jax.random.key(2)
     )
     assert bool(summary.terminated.all())
@@ -99,7 +99,7 @@ def lock_demos():
     """Per-seed demonstrations of a lapse-free (deterministic) lock teacher: [S=2, T, B]."""
     env, params = envs.make(LOCK, **dict(LOCK_KWARGS))
     teacher = teachers.make_teacher(LOCK, params, env.spec, lapse=0.0)
-    collect = jax.vmap(lambda k: demonstrations.collect(env, params, teacher, k, 4, 12))
+    collect = jax.vmap(lambda k: demonstrations.collect(k, env, params, teacher, 4, 12))
     return jax.jit(collect)(jax.random.split(jax.random.key(3), 2))
 
 
@@ -129,8 +129,8 @@ def test_bc_recovers_a_deterministic_teacher(bc_config, bc_run, lock_demos):
     for seed in range(2):
         params = jax.tree.map(lambda x, s=seed: x[s], bc_run.state.params)
         data = bc.as_bc_data(jax.tree.map(lambda x, s=seed: x[s], lock_demos))
-        actions = jax.vmap(act_for(params, True))(
-            data.obs, jax.random.split(jax.random.key(0), len(data.obs))
+        actions, _ = jax.vmap(act_for(params, True))(
+            jax.random.split(jax.random.key(0), len(data.obs)), data.obs
         )
         assert float((actions == data.action).mean()) == 1.0
     # The greedy clone opens the lock in every evaluation episode; BC uses no environment steps.
@@ -145,7 +145,7 @@ def test_bc_params_are_the_actor_of_ppos_network(bc_run):
 
 
 def test_bc_without_a_dataset_raises(bc_config):
-    agent = bc.make_agent(bc_config)
+    agent = bc.SPEC.make_agent(bc_config)
     with pytest.raises(ValueError, match="demonstration dataset"):
         agent.init(jax.random.key(0), bc.BCHParams())
 
@@ -171,7 +171,7 @@ def ppo_config():
 
 
 def test_ppo_init_loads_the_bootstrap_actor_and_keeps_a_fresh_critic(ppo_config, bc_run):
-    agent = ppo.make_agent(ppo_config)
+    agent = ppo.SPEC.make_agent(ppo_config)
     bootstrap = jax.tree.map(lambda x: x[0], bc_run.state.params)
     key = jax.random.key(4)
     fresh = agent.init(key, ppo.PPOHParams())
@@ -195,7 +195,7 @@ def test_ppo_init_loads_the_bootstrap_actor_and_keeps_a_fresh_critic(ppo_config,
 
 
 def test_load_actor_rejects_another_architecture(ppo_config):
-    agent = ppo.make_agent(ppo_config)
+    agent = ppo.SPEC.make_agent(ppo_config)
     params = agent.init(jax.random.key(0), ppo.PPOHParams()).params
     wider = ActorCritic(4, True, "mlp", (32,)).init(jax.random.key(0), jnp.zeros(4))
     with pytest.raises(ValueError, match="does not fit"):
@@ -207,7 +207,7 @@ def test_load_actor_rejects_another_architecture(ppo_config):
 @pytest.fixture(scope="module")
 def ppo_runs(ppo_config):
     """Plain PPO, and PPO started from its own initial actor with kl_coef in {0, 0.5} (one program)."""
-    agent = ppo.make_agent(ppo_config)
+    agent = ppo.SPEC.make_agent(ppo_config)
     train = ppo.make_train(ppo_config)
     keys = jax.random.split(jax.random.key(5), 2)
     plain = jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, ppo.PPOHParams())
@@ -249,7 +249,7 @@ def test_bootstrap_with_obs_normalisation_is_rejected(ppo_config, bc_run):
     config = dataclasses.replace(ppo_config, normalize_obs=True)
     bootstrap = jax.tree.map(lambda x: x[0], bc_run.state.params)
     with pytest.raises(ValueError, match="normalize_obs"):
-        ppo.make_agent(config).init(jax.random.key(0), ppo.PPOHParams(), bootstrap)
+        ppo.SPEC.make_agent(config).init(jax.random.key(0), ppo.PPOHParams(), bootstrap)
 
 
 def test_env_kwargs_reach_the_environment_and_are_validated():

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl.agents.ppo import PPOConfig, PPOHParams, make_train, validate
+from purerl.agents.ppo import SPEC, PPOConfig, PPOHParams, make_train
 
 TINY = PPOConfig(
     env_name="CartPole-v1",
@@ -150,7 +150,7 @@ def test_bad_config_rejected(overrides, message):
 )
 def test_bad_hparams_rejected(field, value):
     with pytest.raises(ValueError, match=field):
-        validate(PPOHParams()._replace(**{field: value}))
+        SPEC.validate_hparams(PPOHParams()._replace(**{field: value}))
 
 
 def test_mlp_flattens_image_observations():
@@ -159,7 +159,7 @@ def test_mlp_flattens_image_observations():
     from purerl.envs import make
 
     env, _ = make("Breakout-MinAtar")
-    net = make_actor_critic(env.spec, "mlp", (16,), "relu")
+    net = make_actor_critic(env.spec, PPOConfig(hidden_sizes=(16,), activation="relu"))
     obs = jnp.zeros((5, 10, 10, 4))
     params = net.init(jax.random.key(0), obs)
     pi, value = net.apply(params, obs)

@@ -15,9 +15,7 @@ import pytest
 from purerl import returns
 from purerl.agents import a2c, algorithms, reinforce
 from purerl.agents.actor_critic import make_actor_critic
-from purerl.defaults import defaults_for
 from purerl.envs import make
-from purerl.loop import make_train_fn
 
 # --------------------------------------------------------------------------------------------------------
 # Monte-Carlo targets (REINFORCE)
@@ -252,16 +250,16 @@ def test_reinforce_segment_defaults_to_episode_limit():
 )
 def test_hparam_validation(module, hparams, field):
     with pytest.raises(ValueError, match=field):
-        module.validate(hparams)
+        module.SPEC.validate_hparams(hparams)
 
 
 def test_registered_with_defaults():
     assert {"reinforce", "a2c"} <= set(algorithms())
-    for algo, spec in (("reinforce", reinforce.SPEC), ("a2c", a2c.SPEC)):
+    for spec in (reinforce.SPEC, a2c.SPEC):
         for env_name in ("CartPole-v1", "Pendulum-v1"):
-            config_over, hparam_over = defaults_for(algo, env_name)
-            config = spec.config_cls(env_name=env_name, **config_over)
-            spec.validate_hparams(spec.hparams_cls(**hparam_over))
+            config, hparams = spec.preset(env_name)
+            assert isinstance(config, spec.config_cls) and isinstance(hparams, spec.hparams_cls)
+            spec.validate_hparams(hparams)
             assert config.env_name == env_name
 
 
@@ -276,7 +274,7 @@ PROBE_NET = {"hidden_sizes": (16,), "eval_every": 25, "eval_episodes": 8}
 def _policy(config, params, obs):
     """The trained policy's distribution at `obs` `[N, 1]` for every seed (leading `[S]` axis)."""
     env, _ = make(config.env_name)
-    network = make_actor_critic(env.spec, config.network, config.hidden_sizes, config.activation)
+    network = make_actor_critic(env.spec, config)
     return jax.vmap(lambda p: network.apply(p, obs, method=type(network).policy))(params)
 
 
@@ -297,8 +295,7 @@ def reinforce_discrete(keys):
         **PROBE_NET,
     )
     hparams = reinforce.ReinforceHParams(learning_rate=1e-2)
-    agent = reinforce.make_agent(config)
-    train = make_train_fn(agent)
+    train = reinforce.make_train(config)
     return config, hparams, train, jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, hparams)
 
 
@@ -312,7 +309,7 @@ def a2c_discrete(keys):
         **PROBE_NET,
     )
     hparams = a2c.A2CHParams(learning_rate=3e-3)
-    train = make_train_fn(a2c.make_agent(config))
+    train = a2c.make_train(config)
     return config, hparams, train, jax.jit(jax.vmap(train, in_axes=(0, None)))(keys, hparams)
 
 
@@ -356,7 +353,7 @@ def test_continuous_probe(algo, keys):
             **PROBE_NET,
         )
         hparams = reinforce.ReinforceHParams(learning_rate=3e-2)
-        agent = reinforce.make_agent(config)
+        make_train = reinforce.make_train
     else:
         config = a2c.A2CConfig(
             env_name="Probe-ContinuousTarget-v0",
@@ -368,8 +365,8 @@ def test_continuous_probe(algo, keys):
             **PROBE_NET,
         )
         hparams = a2c.A2CHParams(learning_rate=3e-2)
-        agent = a2c.make_agent(config)
-    out = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None)))(keys, hparams)
+        make_train = a2c.make_train
+    out = jax.jit(jax.vmap(make_train(config), in_axes=(0, None)))(keys, hparams)
     obs = jnp.linspace(-0.8, 0.8, 5)[:, None]
     pi = _policy(config, out.state.params, obs)
     # The optimal deterministic action is the observation itself.

@@ -78,7 +78,7 @@ def test_batch_larger_than_capacity_keeps_latest():
 def test_sample_only_valid_slots_and_uniform():
     buffer = replay_init(_item(), 100)
     buffer = replay_add_batch(buffer, _items(list(range(1, 8))))  # 7 valid items, ids 1..7
-    batch = jax.jit(replay_sample, static_argnums=2)(buffer, jax.random.key(0), 7000)
+    batch = jax.jit(replay_sample, static_argnums=2)(jax.random.key(0), buffer, 7000)
     ids = np.asarray(batch["id"])
     assert ids.min() >= 1 and ids.max() <= 7, "sampled an unwritten slot"
     np.testing.assert_array_equal(batch["x"][:, 0], ids)  # leaves stay aligned
@@ -90,7 +90,7 @@ def test_sample_only_valid_slots_and_uniform():
 def test_sample_full_buffer_covers_every_slot():
     buffer = replay_init(_item(), 6)
     buffer = replay_add_batch(buffer, _items(list(range(10))))
-    batch = replay_sample(buffer, jax.random.key(1), 600)
+    batch = replay_sample(jax.random.key(1), buffer, 600)
     assert set(np.asarray(batch["id"]).tolist()) == {4, 5, 6, 7, 8, 9}
 
 
@@ -120,7 +120,7 @@ def test_vmap_one_buffer_per_seed():
         # Per-seed contents: random ids, so the buffers differ between seeds.
         ids = jax.random.randint(key_a, (6,), 0, 1000)
         buffer = replay_add_batch(buffer, {"x": jnp.zeros((6, 2)), "id": ids})
-        return buffer, replay_sample(buffer, key_b, 5)
+        return buffer, replay_sample(key_b, buffer, 5)
 
     keys = jax.random.split(jax.random.key(2), num_seeds)
     buffers, samples = jax.jit(jax.vmap(run))(keys)
@@ -142,7 +142,7 @@ def test_vmap_over_stacked_buffers_with_different_sizes():
 
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), filled(2), filled(5))
     samples = jax.vmap(replay_sample, in_axes=(0, 0, None))(
-        stacked, jax.random.split(jax.random.key(3), 2), 200
+        jax.random.split(jax.random.key(3), 2), stacked, 200
     )
     assert set(np.asarray(samples["id"][0]).tolist()) == {1, 2}
     assert set(np.asarray(samples["id"][1]).tolist()) == {1, 2, 3, 4, 5}

@@ -182,16 +182,19 @@ def _toy_agent(bad_step: int) -> Agent:
     def init(key, hparams):
         return ToyState(jax.random.normal(key, (3,)), jnp.zeros((), jnp.int32))
 
-    def update(state, hparams, key):
+    def update(key, state, hparams):
         t = state.t + 1
         poison = jnp.where((hparams < 0) & (t >= bad_step), jnp.nan, 0.0)
         w = state.w + jnp.abs(hparams) + poison
         return ToyState(w, t), {"loss": jnp.sum(w), "step": t}
 
-    def evaluate(state, hparams, key):
+    def evaluate(key, state, hparams):
         return {"eval_return": jnp.sum(state.w)}
 
-    return Agent(init, update, evaluate, num_blocks=5, eval_every=2, env_steps_per_update=1)
+    def act(key, state, obs):  # the toy acts in no environment; the loop never calls it
+        return obs
+
+    return Agent(init, update, evaluate, num_blocks=5, eval_every=2, env_steps_per_update=1, act=act)
 
 
 def test_loop_freezes_only_the_diverged_seed():

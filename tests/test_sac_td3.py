@@ -16,14 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import rollout
+from purerl import loop, rollout
 from purerl.agents import sac, td3
-from purerl.agents.off_policy import (
-    one_step_target,
-    polyak_update,
-    replay_items,
-    replay_memory_bytes,
-)
+from purerl.agents.off_policy import one_step_target, polyak_update, replay_memory_bytes
 from purerl.distributions import TanhGaussian
 from purerl.envs import make
 from purerl.losses import ensemble_td_loss
@@ -134,23 +129,44 @@ def test_one_step_target_termination_vs_truncation():
 def test_truncated_pendulum_step_is_stored_as_bootstrapping():
     env, params = make("Pendulum-v1")
     train_env = rollout.training_env(env)
-    batch = rollout.reset_batch(train_env, params, jax.random.key(1), 2)
+    batch = rollout.reset_batch(jax.random.key(1), train_env, params, 2)
 
-    def policy(obs, key):
+    def policy(key, obs):
         return jnp.zeros((obs.shape[0], 1)), {}
 
-    collect = jax.jit(lambda b, k: rollout.collect(train_env, params, policy, b, k, 200))
-    after, traj, _ = collect(batch, jax.random.key(2))
+    collect = jax.jit(lambda k, b: rollout.collect(k, train_env, params, policy, b, 200))
+    after, traj, _ = collect(jax.random.key(2), batch)
     # Pendulum only truncates: the 200th step of both envs.
     assert np.all(traj.truncated[-1]) and not np.any(traj.truncated[:-1]) and not np.any(traj.terminated)
-    items = replay_items(traj)
+    np.testing.assert_allclose(traj.final_obs[:-1], traj.obs[1:])
+    assert not np.allclose(traj.final_obs[-1], after.obs)
+
+    # What the shared off-policy loop writes into the replay buffer for one such segment.
+    config = sac.SACConfig(
+        env_name="Pendulum-v1",
+        num_envs=2,
+        num_steps=200,
+        buffer_size=400,
+        batch_size=64,
+        gradient_steps=1,
+        learning_starts=400,
+        random_steps=0,
+        total_timesteps=800,
+        hidden_sizes=(8,),
+    )
+    algo = sac.build(config, *loop.make_env(config, "sac", ("continuous",)))
+    hparams = sac.SACHParams()
+    state = algo.init(jax.random.key(3), hparams)
+    state, _ = jax.jit(algo.update)(jax.random.key(4), state, hparams)
+    items = state.buffer.data
     assert items.obs.shape == (400, 3) and items.final_obs.shape == (400, 3)
+    assert int(state.buffer.size) == 400
     # Stored as an ordinary, bootstrapping transition ...
     assert not np.any(items.terminated)
+    assert np.all(items.truncated[-2:]) and not np.any(items.truncated[:-2])
     # ... whose next observation is the one the pendulum reached, not the auto-reset one.
-    np.testing.assert_allclose(items.final_obs[-2:], traj.final_obs[-1])
-    assert not np.allclose(items.final_obs[-2:], after.obs)
-    np.testing.assert_allclose(traj.final_obs[:-1], traj.obs[1:])
+    assert not np.allclose(items.final_obs[-2:], state.envs.obs)
+    np.testing.assert_allclose(items.final_obs[:-2], items.obs[2:])
 
 
 def test_polyak_update_and_ensemble_loss_hand_values():
@@ -166,8 +182,9 @@ def test_polyak_update_and_ensemble_loss_hand_values():
 
 def test_replay_memory_bytes_pendulum():
     config = sac.SACConfig(env_name="Pendulum-v1", buffer_size=1000, total_timesteps=2000)
-    # obs 3 x 4 + final_obs 3 x 4 + action 4 + reward 4 + terminated 1 = 33 bytes per transition.
-    assert replay_memory_bytes(config) == 33_000
+    # obs 3 x 4 + final_obs 3 x 4 + action 4 + reward 4 + terminated 1 + truncated 1 = 34 bytes per
+    # transition (replay stores `types.Transition`, truncation flag included).
+    assert replay_memory_bytes(config) == 34_000
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -209,14 +226,14 @@ def test_config_validation_names_the_field(cls, kwargs, field):
 )
 def test_hparam_validation_names_the_field(module, hparams, field):
     with pytest.raises(ValueError, match=field):
-        module.validate(hparams)
+        module.SPEC.validate_hparams(hparams)
 
 
 @pytest.mark.parametrize("module", [sac, td3])
 def test_discrete_env_is_rejected_with_the_algorithms_that_fit(module):
     config_cls = sac.SACConfig if module is sac else td3.TD3Config
     with pytest.raises(ValueError, match="does not support discrete") as info:
-        module.make_agent(config_cls(env_name="CartPole-v1", total_timesteps=2000))
+        module.SPEC.make_agent(config_cls(env_name="CartPole-v1", total_timesteps=2000))
     assert "ppo" in str(info.value)
 
 

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from purerl import cli, io, runner
-from purerl.agents.common import make_env
 from purerl.agents.ppo import PPOConfig, PPOHParams
 from purerl.envs import make, wrappers
+from purerl.loop import make_env
 from tests._tiny_ppo import NUM_SEEDS, TINY_CONFIG, sweep_hparams
 
 # ----------------------------------------------------------------------------------------------------
@@ -36,11 +36,11 @@ CLI_CASES = [
     (["--set", "num_envs=0"], "PPOConfig.num_envs must be a positive integer, got 0"),
     (["--set", "anneal_lr=maybe"], "--set anneal_lr='maybe': expected true/false"),
     (["--set", "hidden_sizes=64,x"], "expected comma-separated integers"),
-    (["--set", "hidden_sizes=0"], "PPOConfig.hidden_sizes must be positive integers"),
+    (["--set", "hidden_sizes=0"], "PPOConfig.hidden_sizes must be a non-empty sequence of positive integers"),
     (["--set", "network=rnn"], "PPOConfig.network must be one of ('mlp', 'minatar_cnn')"),
     (["--set", "activation=sigmoid"], "PPOConfig.activation must be one of"),
     (["--set", "num_minibatches=3"], "PPOConfig.num_minibatches=3 must divide the batch"),
-    (["--set", "eval_every=-1"], "PPOConfig.eval_every must be a non-negative integer"),
+    (["--set", "eval_every=-1"], "PPOConfig.eval_every must be an integer >= 0 (0 = automatic)"),
     (["--set", "init_log_std=inf"], "PPOConfig.init_log_std must be a finite number"),
     (["--set", "env_kwargs={bad json"], "--set env_kwargs='{bad json': invalid JSON"),
     (["--set", "learning_rate=-1"], "PPOHParams.learning_rate must be in (0.0, inf]"),
@@ -99,13 +99,13 @@ def test_unknown_names_and_action_spaces_from_the_cli(argv, expected, capsys):
 
 def test_wrong_action_space_names_the_algorithms_that_fit():
     with pytest.raises(ValueError) as err:
-        make_env("Pendulum-v1", "dqn", ("discrete",))
+        make_env(PPOConfig(env_name="Pendulum-v1"), "dqn", ("discrete",))
     message = str(err.value)
     assert "dqn does not support continuous action spaces, but Pendulum-v1 has Box" in message
     fitting = message.split("Algorithms for continuous actions: ")[1].split(", ")
     assert {"ppo", "sac", "td3"} <= set(fitting) and "dqn" not in fitting
     with pytest.raises(ValueError, match=r"Algorithms for discrete actions: .*ppo"):
-        make_env("CartPole-v1", "sac", ("continuous",))
+        make_env(PPOConfig(env_name="CartPole-v1"), "sac", ("continuous",))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_wrong_action_space_names_the_algorithms_that_fit():
 
 CONFIG_CASES = [
     ({"env_name": "Nope-v0"}, "PPOConfig.env_name: unknown environment 'Nope-v0'"),
-    ({"env_name": 3}, "PPOConfig.env_name must be a string"),
+    ({"env_name": 3}, "PPOConfig.env_name: unknown environment '3'"),
     ({"total_timesteps": 0}, "PPOConfig.total_timesteps must be a positive integer"),
     ({"num_envs": -1}, "PPOConfig.num_envs must be a positive integer, got -1"),
     ({"num_envs": 2.0}, "PPOConfig.num_envs must be a positive integer, got 2.0"),
@@ -124,21 +124,30 @@ CONFIG_CASES = [
     ({"num_minibatches": 3}, "PPOConfig.num_minibatches=3 must divide the batch num_envs * num_steps = 512"),
     ({"total_timesteps": 100}, "PPOConfig.total_timesteps=100 is smaller than one update"),
     ({"network": "rnn"}, "PPOConfig.network must be one of ('mlp', 'minatar_cnn'), got 'rnn'"),
-    ({"hidden_sizes": ()}, "PPOConfig.hidden_sizes must be positive integers"),
-    ({"hidden_sizes": (64, 0)}, "PPOConfig.hidden_sizes must be positive integers"),
-    ({"hidden_sizes": (True,)}, "PPOConfig.hidden_sizes must be positive integers"),
-    ({"hidden_sizes": "64"}, "PPOConfig.hidden_sizes must be a sequence of positive integers, got '64'"),
+    (
+        {"hidden_sizes": ()},
+        "PPOConfig.hidden_sizes must be a non-empty sequence of positive integers, got ()",
+    ),
+    ({"hidden_sizes": (64, 0)}, "PPOConfig.hidden_sizes must be a non-empty sequence of positive integers"),
+    ({"hidden_sizes": (True,)}, "PPOConfig.hidden_sizes must be a non-empty sequence of positive integers"),
+    (
+        {"hidden_sizes": "64"},
+        "PPOConfig.hidden_sizes must be a non-empty sequence of positive integers, got '64'",
+    ),
     ({"activation": "sigmoid"}, "PPOConfig.activation must be one of ('tanh', 'relu', 'gelu', 'silu')"),
     ({"anneal_lr": "no"}, "PPOConfig.anneal_lr must be True or False, got 'no'"),
     ({"normalize_obs": 1}, "PPOConfig.normalize_obs must be True or False"),
     ({"normalize_reward": None}, "PPOConfig.normalize_reward must be True or False"),
     ({"eval_greedy": "yes"}, "PPOConfig.eval_greedy must be True or False"),
-    ({"init_log_std": float("nan")}, "PPOConfig.init_log_std must be a finite number, got nan"),
+    (
+        {"init_log_std": float("nan")},
+        "PPOConfig.init_log_std must be a finite number in [-inf, inf], got nan",
+    ),
     ({"init_log_std": "0"}, "PPOConfig.init_log_std must be a finite number"),
-    ({"eval_every": -1}, "PPOConfig.eval_every must be a non-negative integer (0 = automatic)"),
+    ({"eval_every": -1}, "PPOConfig.eval_every must be an integer >= 0 (0 = automatic), got -1"),
     ({"eval_every": 10**6}, "PPOConfig.eval_every=1000000 exceeds the number of updates (976)"),
     ({"eval_episodes": 0}, "PPOConfig.eval_episodes must be a positive integer"),
-    ({"eval_max_steps": -5}, "PPOConfig.eval_max_steps must be a non-negative integer"),
+    ({"eval_max_steps": -5}, "PPOConfig.eval_max_steps must be an integer >= 0"),
     ({"env_kwargs": {"nonexistent": 1}}, "PPOConfig.env_kwargs={'nonexistent': 1} do not fit CartPole-v1"),
     ({"env_kwargs": 5}, "PPOConfig.env_kwargs must be a dict or (name, value) pairs"),
 ]

@@ -138,12 +138,12 @@ def test_epsilon_greedy_and_schedule():
     ("overrides", "field"),
     [
         ({"batch_size": 0}, "batch_size"),
-        ({"buffer_capacity": 64, "batch_size": 128, "learning_starts": 128}, "buffer_capacity"),
-        ({"buffer_capacity": 4, "batch_size": 4, "learning_starts": 4, "num_envs": 8}, "buffer_capacity"),
+        ({"buffer_size": 64, "batch_size": 128, "learning_starts": 128}, "buffer_size"),
+        ({"buffer_size": 4, "batch_size": 4, "learning_starts": 4, "num_envs": 8}, "buffer_size"),
         ({"learning_starts": 64, "batch_size": 128}, "learning_starts"),
         ({"learning_starts": -1}, "learning_starts"),
         ({"learning_starts": 1000, "total_timesteps": 1000}, "learning_starts"),
-        ({"num_gradient_steps": 0}, "num_gradient_steps"),
+        ({"gradient_steps": 0}, "gradient_steps"),
         ({"target_update_period": 0}, "target_update_period"),
         ({"loss": "l1"}, "loss"),
         ({"replay_obs_dtype": "int4"}, "replay_obs_dtype"),
@@ -183,13 +183,13 @@ def test_pqn_config_validation_names_the_field(overrides, field):
 )
 def test_hparams_validation_names_the_field(module, hparams, field):
     with pytest.raises(ValueError, match=field):
-        module.validate(hparams)
+        module.SPEC.validate_hparams(hparams)
 
 
 @pytest.mark.parametrize(("module", "config_cls"), [(dqn, DQNConfig), (pqn, PQNConfig)])
 def test_discrete_actions_only(module, config_cls):
     with pytest.raises(ValueError, match=r"continuous.*Algorithms for continuous actions: .*ppo"):
-        module.make_agent(config_cls(env_name="Pendulum-v1"))
+        module.SPEC.make_agent(config_cls(env_name="Pendulum-v1"))
     assert module.SPEC.action_spaces == ("discrete",)
 
 
@@ -204,32 +204,34 @@ def test_dqn_masks_updates_before_learning_starts_and_syncs_target():
         total_timesteps=64,
         num_envs=4,
         num_steps=2,
-        num_gradient_steps=2,
+        gradient_steps=2,
         batch_size=8,
-        buffer_capacity=32,
+        buffer_size=32,
         learning_starts=16,
         target_update_period=2,
         hidden_sizes=(8,),
     )
-    agent = dqn.make_agent(config)
+    agent = dqn.SPEC.make_agent(config)
     update = jax.jit(agent.update)
     key = jax.random.key(0)
     hparams = DQNHParams(learning_rate=1e-2, tau=0.5)
     state0 = agent.init(key, hparams)
-    state1, metrics1 = update(state0, hparams, jax.random.key(1))
+    state1, metrics1 = update(jax.random.key(1), state0, hparams)
     # 8 env steps < 16: buffer filled, nothing learned.
     assert int(state1.buffer.size) == 8 and int(state1.env_steps) == 8
-    assert float(metrics1["learning"]) == 0.0 and int(state1.grad_steps) == 0
-    chex.assert_trees_all_equal(state1.params, state0.params)
-    chex.assert_trees_all_equal(state1.target_params, state0.params)
-    chex.assert_trees_all_equal(state1.opt_state, state0.opt_state)
+    assert float(metrics1["learning"]) == 0.0 and int(state1.learner.grad_steps) == 0
+    chex.assert_trees_all_equal(state1.learner.params, state0.learner.params)
+    chex.assert_trees_all_equal(state1.learner.target_params, state0.learner.params)
+    chex.assert_trees_all_equal(state1.learner.opt_state, state0.learner.opt_state)
 
-    state2, metrics2 = update(state1, hparams, jax.random.key(2))
+    state2, metrics2 = update(jax.random.key(2), state1, hparams)
     # 16 env steps: both gradient steps count; the second one (grad_steps = 2) syncs with tau = 0.5.
-    assert float(metrics2["learning"]) == 1.0 and int(state2.grad_steps) == 2
-    assert not jax.tree.all(jax.tree.map(jnp.array_equal, state2.params, state1.params))
-    expected_target = jax.tree.map(lambda p, t: 0.5 * p + 0.5 * t, state2.params, state1.target_params)
-    chex.assert_trees_all_close(state2.target_params, expected_target, rtol=1e-6)
+    assert float(metrics2["learning"]) == 1.0 and int(state2.learner.grad_steps) == 2
+    assert not jax.tree.all(jax.tree.map(jnp.array_equal, state2.learner.params, state1.learner.params))
+    expected_target = jax.tree.map(
+        lambda p, t: 0.5 * p + 0.5 * t, state2.learner.params, state1.learner.target_params
+    )
+    chex.assert_trees_all_close(state2.learner.target_params, expected_target, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,9 +244,9 @@ DQN_PROBE = {
     "total_timesteps": 3_000,
     "num_envs": 8,
     "num_steps": 1,
-    "num_gradient_steps": 1,
+    "gradient_steps": 1,
     "batch_size": 32,
-    "buffer_capacity": 1_000,
+    "buffer_size": 1_000,
     "learning_starts": 200,
     "target_update_period": 10,
     "hidden_sizes": (32,),
@@ -274,6 +276,11 @@ def _run(module, config, hparams, num_seeds=PROBE_SEEDS, seed=0):
     return keys, train(keys, hparams)
 
 
+def _q_params(state):
+    """The Q-network parameters of a DQN (`OffPolicyState`) or PQN (`PQNState`) training state."""
+    return state.learner.params if isinstance(state, dqn.DQNState) else state.params
+
+
 def _q_values(config, params, obs):
     net = DiscreteQNetwork(
         2 if "ObsAction" in config.env_name else 1,
@@ -301,7 +308,7 @@ def pqn_obs_action():
 @pytest.mark.parametrize("fixture", ["dqn_obs_action", "pqn_obs_action"])
 def test_learns_obs_dependent_action_values(fixture, request):
     config, _, out = request.getfixturevalue(fixture)
-    q = _q_values(config, out.state.params, jnp.array([[1.0], [-1.0]]))  # [seed, obs, action]
+    q = _q_values(config, _q_params(out.state), jnp.array([[1.0], [-1.0]]))  # [seed, obs, action]
     # Reward +1 for action 1 on obs +1 (action 0 on obs -1), -1 otherwise; one step, so Q = reward.
     np.testing.assert_allclose(q, np.broadcast_to([[-1.0, 1.0], [1.0, -1.0]], q.shape), atol=0.2)
     np.testing.assert_allclose(out.metrics["eval_return"][:, -1], 1.0)
@@ -318,7 +325,7 @@ def test_learns_obs_dependent_action_values(fixture, request):
 def test_two_step_probe_discounts_and_bootstraps(module, config_cls, overrides, hparams):
     config = config_cls(env_name="Probe-TwoStep-v0", **overrides)
     _, out = _run(module, config, hparams)
-    q = _q_values(config, out.state.params, jnp.array([[0.0], [1.0]]))[..., 0]  # [seed, obs]
+    q = _q_values(config, _q_params(out.state), jnp.array([[0.0], [1.0]]))[..., 0]  # [seed, obs]
     # V([0]) = gamma * 1, V([1]) = 1 (terminal reward, no bootstrap after it).
     np.testing.assert_allclose(q, np.broadcast_to([0.9, 1.0], q.shape), atol=0.1)
 
@@ -326,7 +333,7 @@ def test_two_step_probe_discounts_and_bootstraps(module, config_cls, overrides, 
 @pytest.mark.parametrize("fixture", ["dqn_obs_action", "pqn_obs_action"])
 def test_seeds_are_independent(fixture, request):
     _, _, out = request.getfixturevalue(fixture)
-    leaves = jax.tree.leaves(out.state.params)
+    leaves = jax.tree.leaves(_q_params(out.state))
     assert all(not np.allclose(leaf[0], leaf[1]) for leaf in leaves if leaf.size > PROBE_SEEDS)
 
 
@@ -340,7 +347,7 @@ TINY = {
             num_envs=4,
             num_steps=2,
             batch_size=8,
-            buffer_capacity=64,
+            buffer_size=64,
             learning_starts=16,
             target_update_period=2,
             hidden_sizes=(8,),
