@@ -35,6 +35,10 @@ _EXPORTS = {
     "TrainOutput": "purerl.loop",
     "make_train_fn": "purerl.loop",
     "TimeStep": "purerl.types",
+    "train": "purerl.api",
+    "load_run": "purerl.saved",
+    "evaluate_run": "purerl.saved",
+    "Algorithm": "purerl.loop",
     "Transition": "purerl.types",
 }
 
@@ -56,6 +60,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "Algorithm",
     "Env",
     "EnvSpec",
     "TimeStep",
@@ -64,7 +69,9 @@ __all__ = [
     "agents",
     "algorithms",
     "envs",
+    "evaluate_run",
     "get_algorithm",
+    "load_run",
     "make",
     "make_train_fn",
     "register",
@@ -72,4 +79,5 @@ __all__ = [
     "returns",
     "rollout",
     "stats",
+    "train",
 ]

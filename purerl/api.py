@@ -1,0 +1,60 @@
+"""`purerl.train`: what `purerl train` does, from Python (the CLI calls this same function)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def train(
+    algo: str,
+    env: str,
+    seeds: int = 16,
+    *,
+    seed: int = 0,
+    sweep: Mapping[str, Sequence[float]] | None = None,
+    out: str | None = None,
+    devices: Sequence[Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Any:
+    """Train `algo` on `env` over `seeds` seeds with its tuned preset, like `purerl train`.
+
+    Args:
+        algo: a registered algorithm name (`purerl algos`).
+        env: a registered environment name (`purerl envs`).
+        seeds: number of seeds.
+        seed: base seed; seed `s` trains from `split(key(seed), seeds)[s]`.
+        sweep: hyperparameter grid run in the same program, e.g. `{"learning_rate": [1e-4, 3e-4]}`.
+        out: results directory (config, metrics, summary, plot, checkpoints), as `--out`.
+        devices: devices to shard the runs over; by default the CLI's layout (this host's devices, on a
+            CPU at most one per two runs; `purerl.cli.use_cpu_cores_as_devices()` before JAX starts
+            gives one CPU device per core, as the CLI does).
+        run_options: further `runner.run` options (`num_chunks`, `checkpoint_every`, `resume`, ...).
+        **overrides: config or hyperparameter fields, on top of the preset (as `--set`).
+
+    Returns:
+        The `runner.RunResult`.
+    """
+    import numpy as np
+
+    from purerl.agents import get_algorithm
+    from purerl.runner import run, stack_hparams
+
+    spec = get_algorithm(algo)
+    config, hparams = spec.preset(env, **overrides)
+    settings = None
+    if sweep:
+        for name in sweep:
+            if name not in spec.hparams_cls._fields:
+                raise ValueError(
+                    f"cannot sweep {name!r}: not a {algo} hyperparameter; valid: {', '.join(spec.hparams_cls._fields)}"
+                )
+        spec.validate_hparams(hparams._replace(**{k: np.asarray(v) for k, v in sweep.items()}))
+        hparams, settings = stack_hparams(spec.hparams_cls, hparams, sweep)
+    if devices is None:
+        from purerl.cli import local_devices_for
+
+        devices = local_devices_for(seeds * (len(settings) if settings else 1))
+    options = dict(run_options or {})
+    return run(config, hparams, seeds, seed=seed, sweep_settings=settings, out_dir=out, devices=devices, **options)
