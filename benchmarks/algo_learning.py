@@ -1,6 +1,6 @@
 """Learning results for every algorithm: final evaluation return IQM [95% CI] over many seeds.
 
-Each entry runs through the same runner as `purerl train` (defaults table + overrides), writes its
+Each entry runs through the same runner as `purerl train` (the algorithm's presets + overrides), writes its
 results directory under runs/algo_learning/ and its summary to
 benchmarks/results/algo_learning/<algo>_<env>.json (one file per entry, so entries can run in parallel or
 be re-run alone); benchmarks/results/algo_learning.md (the README table) is regenerated from all of them.
@@ -22,7 +22,7 @@ import numpy as np
 RESULTS = Path("benchmarks/results/algo_learning")
 TABLE = Path("benchmarks/results/algo_learning.md")
 
-# (algo, env, seeds, total_timesteps or None for the defaults table's value, target[, --set overrides])
+# (algo, env, seeds, total_timesteps or None for the preset's value, target[, --set overrides])
 ENTRIES = [
     ("ppo", "CartPole-v1", 64, 500_000, ">= 475"),
     ("reinforce", "CartPole-v1", 32, None, ">= 475"),
@@ -32,7 +32,7 @@ ENTRIES = [
     ("ppo", "Pendulum-v1", 32, 500_000, ">= -250"),
     ("sac", "Pendulum-v1", 32, None, ">= -250"),
     ("td3", "Pendulum-v1", 32, None, ">= -250"),
-    # MinAtar at a CPU budget (the defaults table holds the full 1e7-step setting for accelerators).
+    # MinAtar at a CPU budget (the MinAtar presets hold the full 1e7-step setting for accelerators).
     # PPO: a flattened-observation MLP and 16 envs, so a 32-seed run fits a 2-core CPU in minutes.
     (
         "ppo",
@@ -42,7 +42,7 @@ ENTRIES = [
         "above random",
         ["network=mlp", "hidden_sizes=64,64", "num_envs=16", "num_minibatches=8", "eval_episodes=8"],
     ),
-    # DQN and PQN: the MinAtar CNN with the defaults table's MinAtar settings, at a CPU budget of steps.
+    # DQN and PQN: the MinAtar CNN with their MinAtar presets, at a CPU budget of steps.
     ("dqn", "Breakout-MinAtar", 32, 100_000, "above random", ["eval_episodes=8"]),
     ("pqn", "Breakout-MinAtar", 32, 250_000, "above random", ["eval_episodes=8"]),
 ]
@@ -56,13 +56,13 @@ def random_policy_return(env_name: str, num_episodes: int = 256) -> dict:
     env, params = make(env_name)
     space = env.spec.action_space
 
-    def act(obs, key):
-        return jax.vmap(space.sample)(jax.random.split(key, obs.shape[0]))
+    def act(key, obs):
+        return jax.vmap(space.sample)(jax.random.split(key, obs.shape[0])), {}
 
     keys = jax.random.split(jax.random.key(123), num_episodes)
 
     def one(key):
-        return rollout.evaluate(env, params, act, key, 1, env.spec.max_episode_steps)["eval_return"]
+        return rollout.evaluate(key, env, params, act, 1, env.spec.max_episode_steps)["eval_return"]
 
     returns = np.asarray(jax.jit(jax.vmap(one))(keys))
     return stats.summarize(returns)

@@ -1,6 +1,6 @@
 """Env steps/s and memory of every algorithm at 1 and 64 seeds (compile excluded), fresh process per point.
 
-Discrete-action algorithms run CartPole-v1, continuous-only ones Pendulum-v1, each with its defaults-table
+Discrete-action algorithms run CartPole-v1, continuous-only ones Pendulum-v1, each with its preset
 settings and a short run (`TIMESTEPS[algo]` env steps per seed, or `--timesteps`; SAC and TD3 take one
 gradient step per env step, so they get fewer, past their 1,000-step warm-up). Per-seed memory is the
 slope of peak RSS between the two seed counts; the largest seed count that fits in 24 GiB is extrapolated

@@ -87,23 +87,25 @@ def rollout_point(updates: int = 300) -> dict:
 
     from purerl import rollout
     from purerl.agents.actor_critic import make_actor_critic, make_training_env
-    from purerl.agents.common import make_env
+    from purerl.agents.ppo import PPOConfig
+    from purerl.loop import make_env
 
-    env, env_params = make_env("CartPole-v1", "ppo", ("discrete",), ())
+    config = PPOConfig(env_name="CartPole-v1", network="mlp", hidden_sizes=(64, 64), activation="tanh")
+    env, env_params = make_env(config, "ppo", ("discrete",))
     train_env = make_training_env(env)
-    network = make_actor_critic(env.spec, "mlp", (64, 64), "tanh")
+    network = make_actor_critic(env.spec, config)
 
     def run(key):
-        envs = rollout.reset_batch(train_env, env_params, key, 4)
+        envs = rollout.reset_batch(key, train_env, env_params, 4)
         params = network.init(key, envs.obs)
 
-        def policy(obs, key):
+        def policy(key, obs):
             pi, value = network.apply(params, obs)
             action = pi.sample(key)
             return action, {"log_prob": pi.log_prob(action), "value": value}
 
         def collect(envs, key):
-            envs, traj, info = rollout.collect(train_env, env_params, policy, envs, key, 128)
+            envs, traj, info = rollout.collect(key, train_env, env_params, policy, envs, 128)
             return envs, traj.reward.sum() + traj.extras["value"].sum() + info["episode_return"].sum()
 
         return jax.lax.scan(collect, envs, jax.random.split(key, updates))[1]

@@ -70,10 +70,10 @@ def jitted_program(num_seeds: int, total_timesteps: int, implementation: str) ->
 
         env_steps = num_seeds * (total_timesteps // (NUM_ENVS * NUM_STEPS)) * NUM_ENVS * NUM_STEPS
         return jax.jit(jax.vmap(make_train(total_timesteps))), (keys,), env_steps
-    from purerl.agents.ppo import PPOHParams, make_agent
+    from purerl.agents.ppo import SPEC, PPOHParams
     from purerl.loop import make_train_fn
 
-    agent = make_agent(classic_config(total_timesteps))
+    agent = SPEC.make_agent(classic_config(total_timesteps))
     train = jax.jit(jax.vmap(make_train_fn(agent), in_axes=(0, None)))
     return train, (keys, PPOHParams()), num_seeds * agent.total_env_steps
 

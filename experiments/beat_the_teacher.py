@@ -128,7 +128,7 @@ def run_task(task: Task, budget: Budget, key: jax.Array) -> dict[str, Any]:
         eval_greedy=False,
         eval_episodes=budget.eval_episodes,
     )
-    bc_agent = bc.make_agent(bc_config)
+    bc_agent = bc.SPEC.make_agent(bc_config)
     ppo_config = ppo.PPOConfig(
         env_name=task.env_name,
         env_kwargs=task.env_kwargs,
@@ -137,7 +137,7 @@ def run_task(task: Task, budget: Budget, key: jax.Array) -> dict[str, Any]:
         eval_every=max(1, task.ppo_steps // (PPO_CONFIG["num_envs"] * PPO_CONFIG["num_steps"]) // 16),
         **PPO_CONFIG,
     )
-    ppo_agent = ppo.make_agent(ppo_config)
+    ppo_agent = ppo.SPEC.make_agent(ppo_config)
     act_for = bc.make_act(bc_config)
     # Agents are built outside the traced functions: building a gymnax env inside a trace fails (its
     # spaces hold jnp arrays that the adapter converts with NumPy).
@@ -146,13 +146,13 @@ def run_task(task: Task, budget: Budget, key: jax.Array) -> dict[str, Any]:
     # The untrained BC actor is the policy PPO-from-scratch starts from: the same module and initialisers
     # as PPO's own actor, so one PPO program can train both arms.
     def imitate(demo_keys, bc_keys, init_keys, teacher_eval_keys):
-        collect = lambda k: demonstrations.collect(env, env_params, teacher, k, budget.demo_envs, demo_steps)
+        collect = lambda k: demonstrations.collect(k, env, env_params, teacher, budget.demo_envs, demo_steps)
         demos = jax.vmap(collect)(demo_keys)
         bc_out = train_runs(bc_agent, bc_keys, BC_HPARAMS, demos)
         random_actors = jax.vmap(lambda k, d: bc_agent.init(k, BC_HPARAMS, d).params)(init_keys, demos)
         # The teacher is evaluated like every other policy: fresh episodes, as many per seed.
         evaluate = lambda k: demonstrations.evaluate_episodes(
-            env, env_params, teacher, k, budget.eval_episodes
+            k, env, env_params, teacher, budget.eval_episodes
         )
         return jax.vmap(evaluate)(teacher_eval_keys), bc_out, random_actors
 
@@ -166,7 +166,7 @@ def run_task(task: Task, budget: Budget, key: jax.Array) -> dict[str, Any]:
 
         def evaluate(params, key, greedy):
             act = act_for(params, greedy)
-            return demonstrations.evaluate_episodes(env, env_params, act, key, budget.eval_episodes)
+            return demonstrations.evaluate_episodes(key, env, env_params, act, budget.eval_episodes)
 
         sampled = jax.vmap(evaluate, (0, 0, None))(policies, eval_keys, False)
         greedy = jax.vmap(evaluate, (0, 0, None))(policies, eval_keys, True)
