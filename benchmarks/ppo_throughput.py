@@ -93,8 +93,8 @@ def run_point(num_seeds: int, total_timesteps: int, implementation: str) -> dict
 
         config = classic_config(total_timesteps)
         kwargs = {"num_chunks": 1, "progress": False, "devices": local_devices_for(num_seeds)}
-        first = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
-        timed = run("ppo", config, PPOHParams(), num_seeds, **kwargs).summary
+        first = run(config, PPOHParams(), num_seeds, **kwargs).summary
+        timed = run(config, PPOHParams(), num_seeds, **kwargs).summary
         return {
             "implementation": implementation,
             "num_seeds": num_seeds,

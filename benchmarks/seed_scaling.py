@@ -71,10 +71,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     config = bench_config(spec["env"], spec["updates"])
     kwargs = {"num_chunks": spec["updates"], "progress": False, "devices": devices}
     t0 = time.perf_counter()
-    first = runner.run("ppo", config, PPOHParams(), spec["seeds"], **kwargs)
+    first = runner.run(config, PPOHParams(), spec["seeds"], **kwargs)
     first_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
-    timed = runner.run("ppo", config, PPOHParams(), spec["seeds"], **kwargs)
+    timed = runner.run(config, PPOHParams(), spec["seeds"], **kwargs)
     wall = time.perf_counter() - t0
     assert timed.summary["compile_cached"], "the timed run recompiled"
     state_bytes = sum(x.nbytes for x in jax.tree.leaves(timed.state))

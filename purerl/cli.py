@@ -226,6 +226,10 @@ def _init_distributed(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     _check_train_flags(args)
+    if args.distributed:
+        # First: building the config imports gymnax (through the env registry), which creates arrays
+        # and so starts JAX's backend, after which jax.distributed.initialize() refuses to run.
+        _init_distributed(args)
     spec, config, hparams = build_config_and_hparams(args.algo, args.env, args.set, args.total_timesteps)
     sweep = parse_sweep(spec, args.sweep)
     settings = None
@@ -237,18 +241,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # Checked as typed (float64), so the message shows 0.9 rather than its float32 rounding.
         spec.validate_hparams(hparams._replace(**{k: np.asarray(v) for k, v in sweep.items()}))
         hparams, settings = stack_hparams(spec.hparams_cls, hparams, sweep)
-    if args.distributed:
-        _init_distributed(args)
     from purerl.runner import run
 
     num_runs = args.seeds * (len(settings) if settings else 1)
     result = run(
-        spec.name,
         config,
         hparams,
         args.seeds,
         seed=args.seed,
-        swept=bool(sweep),
         sweep_settings=settings,
         num_chunks=args.chunks,
         out_dir=args.out,
@@ -265,7 +265,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if jax.process_index() == 0:
         print(format_table(result.summary))
-        if args.out and result.summary["complete"]:
+        if result.from_disk:
+            print(f"{args.out} already holds this run, complete: nothing was run or rewritten")
+        elif args.out and result.summary["complete"]:
             print(f"results written to {args.out}")
     return 0
 
