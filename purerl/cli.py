@@ -196,7 +196,10 @@ def _check_train_flags(args: argparse.Namespace) -> None:
     if not 0 <= args.seed < _MAX_SEED:
         raise ValueError(f"--seed must be in [0, 2**32), got {args.seed}")
     if args.checkpoint_every < 0:
-        raise ValueError(f"--checkpoint-every must be >= 0 (0 = never), got {args.checkpoint_every}")
+        raise ValueError(
+            f"--checkpoint-every must be >= 0 (0 = only when --stop-after-chunks stops the run), "
+            f"got {args.checkpoint_every}"
+        )
     if args.stop_after_chunks is not None and args.stop_after_chunks < 1:
         raise ValueError(f"--stop-after-chunks must be a positive integer, got {args.stop_after_chunks}")
     if isinstance(args.resume, str):
@@ -209,6 +212,21 @@ def _check_train_flags(args: argparse.Namespace) -> None:
         raise ValueError("--resume and --overwrite exclude each other: continue the saved run or replace it")
     if args.stop_after_chunks is not None and args.out is None:
         raise ValueError("--stop-after-chunks needs --out: a stopped run continues from its checkpoint")
+    cluster = {
+        "--coordinator-address": args.coordinator_address,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [flag for flag, value in cluster.items() if value is not None]
+    if given and not args.distributed:
+        raise ValueError(f"{', '.join(given)} only apply with --distributed")
+    if args.num_processes is not None and args.num_processes < 1:
+        raise ValueError(f"--num-processes must be a positive integer, got {args.num_processes}")
+    if args.process_id is not None:
+        high = args.num_processes if args.num_processes is not None else None
+        if args.process_id < 0 or (high is not None and args.process_id >= high):
+            valid = f"be in [0, {high}) (--num-processes)" if high is not None else "be >= 0"
+            raise ValueError(f"--process-id must {valid}, got {args.process_id}")
 
 
 def _init_distributed(args: argparse.Namespace) -> None:
@@ -321,7 +339,8 @@ def make_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="checkpoint every N chunks when --out is given (default 1; 0 = never)",
+        help="checkpoint every N chunks when --out is given (default 1; 0 = only on the chunk where "
+        "--stop-after-chunks stops the run)",
     )
     train.add_argument(
         "--keep-checkpoints", type=int, default=2, metavar="K", help="keep the last K checkpoints (default 2)"
