@@ -72,10 +72,10 @@ def run_entry(algo: str, env: str, seeds: int, timesteps: int | None, sets: list
     from purerl.cli import build_config_and_hparams
     from purerl.runner import run
 
-    spec, config, hparams = build_config_and_hparams(algo, env, sets, timesteps)
+    _, config, hparams = build_config_and_hparams(algo, env, sets, timesteps)
     out_dir = Path("runs/algo_learning") / f"{algo}_{env}"
     start = time.perf_counter()
-    result = run(spec.name, config, hparams, seeds, out_dir=out_dir, progress=True)
+    result = run(config, hparams, seeds, out_dir=out_dir, progress=True)
     summary = dict(result.summary)
     summary["wall_seconds"] = time.perf_counter() - start
     summary["command"] = (

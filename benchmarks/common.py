@@ -39,6 +39,7 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "jax": jax.__version__,
         "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
         "cpu_count": os.cpu_count(),
         "load_average_1m_5m_at_start": [load1, load5],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -71,10 +71,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     config = bench_config(spec["env"], spec["updates"])
     kwargs = {"num_chunks": spec["updates"], "progress": False, "devices": devices}
     t0 = time.perf_counter()
-    first = runner.run("ppo", config, PPOHParams(), spec["seeds"], **kwargs)
+    first = runner.run(config, PPOHParams(), spec["seeds"], **kwargs)
     first_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
-    timed = runner.run("ppo", config, PPOHParams(), spec["seeds"], **kwargs)
+    timed = runner.run(config, PPOHParams(), spec["seeds"], **kwargs)
     wall = time.perf_counter() - t0
     assert timed.summary["compile_cached"], "the timed run recompiled"
     state_bytes = sum(x.nbytes for x in jax.tree.leaves(timed.state))
@@ -208,55 +208,65 @@ def main(argv: list[str] | None = None) -> int:
     plot_path = args.plot or out.with_suffix(".png")
     load_before, t0 = _load(), time.perf_counter()
     seed_points, device_points = [], []
+
+    def build_result(complete: bool) -> dict[str, Any]:
+        import jax
+
+        cpu_count = os.cpu_count()
+        note = args.note or (
+            f"{cpu_count} cores; load average {load_before} before and {_load()} after (this run's own "
+            "points count in it)"
+        )
+        return {
+            "benchmark": "seed_scaling",
+            "platform": args.platform,
+            "command": "python benchmarks/seed_scaling.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "jax_version": jax.__version__,
+            "python": platform_lib.python_version(),
+            "machine": {
+                "cpu_count": cpu_count,
+                "processor": platform_lib.processor() or platform_lib.machine(),
+                "load_average_before": load_before,
+                "load_average_after": _load(),
+                "note": note,
+            },
+            "workload": {
+                "algo": "ppo",
+                "per_seed": "4 envs x 32 steps per update, 1 epoch x 1 minibatch; "
+                "eval 1 episode x 16 steps/update",
+                "env_steps_per_update_per_seed": ENV_STEPS_PER_UPDATE,
+                "timed_updates": args.updates,
+                "timing": "second of two identical runner.run calls in a fresh process (compile excluded); "
+                "includes the per-chunk host sync and the evaluation",
+                "memory": "peak RSS of the point's process (includes compilation); device_peak_mib on GPUs",
+            },
+            "device_seeds": args.device_seeds,
+            "seed_points": seed_points,
+            "device_points": device_points,
+            "total_seconds": time.perf_counter() - t0,
+            # False while points are still running: the file is rewritten after every point, so a run
+            # stopped from outside (a time limit) keeps the points it finished.
+            "complete": complete,
+        }
+
+    from purerl import io
+
     for env in envs:
         for n in seeds:
             point = run_point({"env": env, "seeds": n, "devices": 1, "updates": args.updates}, args)
             seed_points.append(point)
             print(format_table([point]).splitlines()[-1], flush=True)
+            io.write_json(out, build_result(complete=False))
     device_counts = [int(d) for d in args.device_counts.split(",") if d.strip()]
     for d in device_counts:
         spec = {"env": args.device_env, "seeds": args.device_seeds, "devices": d, "updates": args.updates}
         point = run_point(spec, args)
         device_points.append(point)
         print(format_table([point]).splitlines()[-1], flush=True)
+        io.write_json(out, build_result(complete=False))
 
-    import jax
-
-    cpu_count = os.cpu_count()
-    note = args.note or (
-        f"{cpu_count} cores; load average {load_before} before and {_load()} after (this run's own points "
-        "count in it)"
-    )
-    result = {
-        "benchmark": "seed_scaling",
-        "platform": args.platform,
-        "command": "python benchmarks/seed_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "jax_version": jax.__version__,
-        "python": platform_lib.python_version(),
-        "machine": {
-            "cpu_count": cpu_count,
-            "processor": platform_lib.processor() or platform_lib.machine(),
-            "load_average_before": load_before,
-            "load_average_after": _load(),
-            "note": note,
-        },
-        "workload": {
-            "algo": "ppo",
-            "per_seed": "4 envs x 32 steps per update, 1 epoch x 1 minibatch; "
-            "eval 1 episode x 16 steps/update",
-            "env_steps_per_update_per_seed": ENV_STEPS_PER_UPDATE,
-            "timed_updates": args.updates,
-            "timing": "second of two identical runner.run calls in a fresh process (compile excluded); "
-            "includes the per-chunk host sync and the evaluation",
-            "memory": "peak RSS of the point's process (includes compilation); device_peak_mib on GPUs",
-        },
-        "device_seeds": args.device_seeds,
-        "seed_points": seed_points,
-        "device_points": device_points,
-        "total_seconds": time.perf_counter() - t0,
-    }
-    from purerl import io
-
+    result = build_result(complete=True)
     io.write_json(out, result)
     plot(result, plot_path)
     print()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -74,11 +75,10 @@ def _split_assignment(flag: str, item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
-    """The algorithm's preset for `env` -> `--total-timesteps` -> `--set` overrides.
+def parse_overrides(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
+    """`--total-timesteps` and `--set FIELD=VALUE` items, parsed to each field's type.
 
-    Returns `(spec, config, hparams)`, both validated (the config on construction, the hyperparameters
-    by `validate_hparams`), so every `ValueError` is raised before anything is traced.
+    Returns `(spec, overrides)`; an unknown algorithm, environment or field raises `ValueError`.
     """
     from purerl.agents import get_algorithm
     from purerl.envs import registered
@@ -102,8 +102,17 @@ def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_tim
         else:
             valid = config_fields + hparam_fields
             raise ValueError("--set: " + unknown_name_message(f"{algo} field", name, valid))
-    config, hparams = spec.preset(env, **overrides)
-    return spec, config, hparams
+    return spec, overrides
+
+
+def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
+    """The algorithm's preset for `env` -> `--total-timesteps` -> `--set` overrides.
+
+    Returns `(spec, config, hparams)`, both validated (the config on construction, the hyperparameters
+    by `validate_hparams`), so every `ValueError` is raised before anything is traced.
+    """
+    spec, overrides = parse_overrides(algo, env, sets, total_timesteps)
+    return (spec, *spec.preset(env, **overrides))
 
 
 def parse_sweep(spec, items: Sequence[str]) -> dict[str, list[float]]:
@@ -192,7 +201,10 @@ def _check_train_flags(args: argparse.Namespace) -> None:
     if not 0 <= args.seed < _MAX_SEED:
         raise ValueError(f"--seed must be in [0, 2**32), got {args.seed}")
     if args.checkpoint_every < 0:
-        raise ValueError(f"--checkpoint-every must be >= 0 (0 = never), got {args.checkpoint_every}")
+        raise ValueError(
+            f"--checkpoint-every must be >= 0 (0 = only when --stop-after-chunks stops the run), "
+            f"got {args.checkpoint_every}"
+        )
     if args.stop_after_chunks is not None and args.stop_after_chunks < 1:
         raise ValueError(f"--stop-after-chunks must be a positive integer, got {args.stop_after_chunks}")
     if isinstance(args.resume, str):
@@ -205,6 +217,21 @@ def _check_train_flags(args: argparse.Namespace) -> None:
         raise ValueError("--resume and --overwrite exclude each other: continue the saved run or replace it")
     if args.stop_after_chunks is not None and args.out is None:
         raise ValueError("--stop-after-chunks needs --out: a stopped run continues from its checkpoint")
+    cluster = {
+        "--coordinator-address": args.coordinator_address,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [flag for flag, value in cluster.items() if value is not None]
+    if given and not args.distributed:
+        raise ValueError(f"{', '.join(given)} only apply with --distributed")
+    if args.num_processes is not None and args.num_processes < 1:
+        raise ValueError(f"--num-processes must be a positive integer, got {args.num_processes}")
+    if args.process_id is not None:
+        high = args.num_processes if args.num_processes is not None else None
+        if args.process_id < 0 or (high is not None and args.process_id >= high):
+            valid = f"be in [0, {high}) (--num-processes)" if high is not None else "be >= 0"
+            raise ValueError(f"--process-id must {valid}, got {args.process_id}")
 
 
 def _init_distributed(args: argparse.Namespace) -> None:
@@ -222,47 +249,96 @@ def _init_distributed(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     _check_train_flags(args)
-    spec, config, hparams = build_config_and_hparams(args.algo, args.env, args.set, args.total_timesteps)
-    sweep = parse_sweep(spec, args.sweep)
-    settings = None
-    if sweep:
-        import numpy as np
-
-        from purerl.runner import stack_hparams
-
-        # Checked as typed (float64), so the message shows 0.9 rather than its float32 rounding.
-        spec.validate_hparams(hparams._replace(**{k: np.asarray(v) for k, v in sweep.items()}))
-        hparams, settings = stack_hparams(spec.hparams_cls, hparams, sweep)
     if args.distributed:
+        # First: building the config imports gymnax (through the env registry), which creates arrays
+        # and so starts JAX's backend, after which jax.distributed.initialize() refuses to run.
         _init_distributed(args)
-    from purerl.runner import run
+    from purerl import api
 
-    num_runs = args.seeds * (len(settings) if settings else 1)
-    result = run(
-        spec.name,
-        config,
-        hparams,
+    spec, overrides = parse_overrides(args.algo, args.env, args.set, args.total_timesteps)
+    sweep = parse_sweep(spec, args.sweep)
+    num_runs = args.seeds * math.prod(len(v) for v in sweep.values())
+    result = api.train(
+        args.algo,
+        args.env,
         args.seeds,
         seed=args.seed,
-        swept=bool(sweep),
-        sweep_settings=settings,
-        num_chunks=args.chunks,
-        out_dir=args.out,
-        progress=not args.no_progress,
-        checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints,
-        resume=bool(args.resume),
-        overwrite=args.overwrite,
-        stop_after_chunks=args.stop_after_chunks,
-        devices=None if args.distributed else local_devices_for(num_runs),
-        debug_nans=args.debug_nans,
+        sweep=sweep,
+        out=args.out,
+        devices=_global_devices() if args.distributed else local_devices_for(num_runs),
+        run_options={
+            "num_chunks": args.chunks,
+            "progress": not args.no_progress,
+            "checkpoint_every": args.checkpoint_every,
+            "keep_checkpoints": args.keep_checkpoints,
+            "resume": bool(args.resume),
+            "overwrite": args.overwrite,
+            "stop_after_chunks": args.stop_after_chunks,
+            "debug_nans": args.debug_nans,
+        },
+        **overrides,
     )
     import jax
 
     if jax.process_index() == 0:
         print(format_table(result.summary))
-        if args.out and result.summary["complete"]:
+        if result.from_disk:
+            print(f"{args.out} already holds this run, complete: nothing was run or rewritten")
+        elif args.out and result.summary["complete"]:
             print(f"results written to {args.out}")
+    return 0
+
+
+def _parse_seed_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds expects comma-separated seed indices, e.g. 0,3, got {text!r}") from None
+
+
+def format_eval_table(run: Any, evaluation: dict[str, Any]) -> str:
+    """The `purerl eval` table: the fresh evaluation per setting beside the run's own final evaluation."""
+    from purerl.stats import format_ci
+
+    header = (
+        f"{'setting':<36} {'eval return IQM [95% CI]':>30} {'mean':>9} {'seeds':>6} {'at training end':>30}"
+    )
+    settings = run.record.get("sweep") or [{}]
+    saved = (run.summary or {}).get("sweep") or [run.summary or {}]
+    rows = []
+    for i, (setting, fresh) in enumerate(zip(settings, evaluation["summary"], strict=True)):
+        label = ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "default"
+        before = saved[i].get("final_return") if i < len(saved) else None
+        end = format_ci(before) if before else "-"
+        cells = f"{format_ci(fresh):>30} {fresh['mean']:>9.1f} {len(evaluation['seeds']):>6}"
+        rows.append(f"{label:<36} {cells} {end:>30}")
+    footer = (
+        f"{evaluation['episodes']} fresh episodes per seed; the last column is the run's final evaluation"
+    )
+    return "\n".join([header, "-" * len(header), *rows, footer])
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from purerl import io, saved
+
+    out = Path(args.run) / saved.EVAL_FILE
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    if not 0 <= args.seed < _MAX_SEED:
+        raise ValueError(f"--seed must be in [0, 2**32), got {args.seed}")
+    run = saved.load_run(args.run)
+    import jax
+
+    evaluation = saved.evaluate_run(
+        run, jax.random.key(args.seed), args.episodes, _parse_seed_list(args.seeds)
+    )
+    print(format_eval_table(run, evaluation))
+    io.write_json(out, {"seed": args.seed, **evaluation})
+    print(f"written to {out}")
     return 0
 
 
@@ -315,7 +391,8 @@ def make_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="checkpoint every N chunks when --out is given (default 1; 0 = never)",
+        help="checkpoint every N chunks when --out is given (default 1; 0 = only on the chunk where "
+        "--stop-after-chunks stops the run)",
     )
     train.add_argument(
         "--keep-checkpoints", type=int, default=2, metavar="K", help="keep the last K checkpoints (default 2)"
@@ -353,6 +430,13 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--process-id", type=int, default=None, help="with --distributed: this host's index")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
+    evaluate = sub.add_parser("eval", help="evaluate the saved policies of a run (writes RUN/eval.json)")
+    evaluate.add_argument("run", help="results directory of a run (purerl train --out)")
+    evaluate.add_argument("--episodes", type=int, default=100, help="fresh episodes per seed (default 100)")
+    evaluate.add_argument("--seeds", default=None, metavar="I,J,...", help="seed indices (default: all)")
+    evaluate.add_argument("--seed", type=int, default=0, help="key of the evaluation episodes (default 0)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval.json")
+    evaluate.set_defaults(func=_cmd_eval)
     sub.add_parser("envs", help="list registered environments").set_defaults(func=_cmd_envs)
     sub.add_parser("algos", help="list algorithms").set_defaults(func=_cmd_algos)
     return parser
@@ -380,6 +464,12 @@ def use_cpu_cores_as_devices() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores > 1:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+
+
+def _global_devices() -> list[Any]:
+    import jax
+
+    return jax.devices()
 
 
 def local_devices_for(num_runs: int) -> list[Any]:

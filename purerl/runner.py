@@ -1,12 +1,15 @@
 """Many seeds x many hyperparameter settings in one compiled program: chunked, checkpointed, sharded.
 
-`run(...)` compiles an *init* program and a *chunk* program (a fixed number of evaluation blocks) once and
-calls the chunk repeatedly. Between chunks the host updates a progress bar and may write a checkpoint.
+`run(config, hparams, num_seeds)` compiles an *init* program and a *chunk* program (a fixed number of
+evaluation blocks) once and calls the chunk repeatedly. Between chunks the host updates a progress bar
+and may write a checkpoint (`purerl.checkpoints`); the results directory (record, lock, summary, result
+files) is `purerl.results`.
 
 Runs. Every (hyperparameter setting, seed) pair is a *run*. Runs lie on one flat axis, run
 `r = h * num_seeds + s`, each with its own row of hyperparameters, so a sweep and a plain run are the same
 program and the run axis is the one axis to shard. Result arrays are reshaped back to leading
-`[hparam, seed]` axes for sweeps and `[seed]` otherwise.
+`[hparam, seed]` axes for sweeps and `[seed]` otherwise. A sweep is recognised by its hyperparameters:
+every leaf a scalar is one setting, every leaf an `[H]` array (`stack_hparams`) is `H` settings.
 
 Seeds. Seed `s` trains from `split(key(seed), num_seeds)[s]` in every setting. With JAX's default
 partitionable threefry, element `s` of a split does not depend on how many keys are split, so seed `s`
@@ -25,27 +28,18 @@ meshes (2 vs 4 devices); one device versus several differs by about an ulp in so
 Divergence. `loop.run_blocks` freezes a run whose state or metrics stop being finite; the summary lists
 the diverged seeds and computes statistics over the healthy ones.
 
-Checkpoints. With an `out_dir`, the full training state of every run (params, optimiser and env state,
-buffers), each run's health flag and loop key (raw key data) are saved with orbax after every
-`checkpoint_every` chunks (atomic step directories; the last `keep_checkpoints` are kept), together with
-the metrics of the completed blocks (`.npz`). `resume=True` continues from the latest checkpoint and gives
-bit-identical final parameters and metrics to an uninterrupted run.
-
-Results directory::
-
-    config.json                    the run record: algo, config, hparams, seeds, sweep (checked on resume)
-    checkpoints/<blocks>/          orbax checkpoint after <blocks> completed blocks
-    checkpoint_metrics/<blocks>.npz  metrics of those blocks, saved with each checkpoint
-    metrics.npz, summary.json, learning_curve.png   written when the run completes
+Checkpoints. With an `out_dir`, the full training state of every run is saved after every
+`checkpoint_every` chunks and on the chunk where a run stops early (`stop_after_chunks`), with the
+metrics of the completed blocks. `resume=True` continues from the latest checkpoint and gives
+bit-identical final parameters and metrics to an uninterrupted run; on a complete run it returns the
+saved results and writes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import itertools
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -58,38 +52,30 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from purerl import io, stats
-from purerl.agents import get_algorithm
+from purerl import io, results, stats
+from purerl.agents import algorithm_for_config
+from purerl.checkpoints import Checkpoints, check_meta, resume_chunk_blocks, state_layout
 from purerl.loop import Agent, run_blocks, split_run_key
+from purerl.results import (
+    FORMAT_VERSION,
+    RunResult,
+    check_out_dir,
+    claim_out_dir,
+    clear_run_files,
+    prepare_out_dir,
+    read_complete,
+    record_digest,
+    run_record,
+    save_results,
+    summarize,
+)
 
-FORMAT_VERSION = 1
 RUN_AXIS = "runs"
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_METRICS_DIR = "checkpoint_metrics"
-RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "learning_curve.png")
 # XLA:CPU compiles a batch of one run differently (last-bit differences); two per device avoids it.
 MIN_RUNS_PER_DEVICE = 2
 _MAX_SEED = 2**32
 
-
-class RunResult(NamedTuple):
-    """What `run` returns.
-
-    Attributes:
-        summary: JSON-ready summary (the content of `summary.json`).
-        metrics: host NumPy arrays, `[(H,) S, blocks, ...]`; float metrics of a diverged seed are NaN
-            from the block in which it diverged; `metrics["healthy"]` is the per-block health flag.
-        state: final training state, leading `[(H,) S]` axes, on device (a diverged seed's is its last
-            finite state).
-        env_steps: `[blocks]` env steps per seed at the end of each completed block.
-        healthy: `[(H,) S]` bool, False for diverged seeds.
-    """
-
-    summary: dict[str, Any]
-    metrics: dict[str, np.ndarray]
-    state: Any
-    env_steps: np.ndarray
-    healthy: np.ndarray
+__all__ = ["MIN_RUNS_PER_DEVICE", "RunLayout", "RunResult", "plan_runs", "run", "stack_hparams"]
 
 
 def stack_hparams(
@@ -147,6 +133,9 @@ def plan_runs(num_settings: int, num_seeds: int, num_devices: int, num_runs: int
     """Lay out `num_settings * num_seeds` runs over `num_devices` devices.
 
     Args:
+        num_settings: hyperparameter settings `H`.
+        num_seeds: seeds per setting `S`.
+        num_devices: devices the run axis is sharded over.
         num_runs: padded length to use (e.g. the one a checkpoint was saved with); by default the smallest
             multiple of `num_devices` holding every run with at least `MIN_RUNS_PER_DEVICE` per device.
     """
@@ -183,16 +172,23 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None, note: s
         raise ValueError(f"{name} must be {valid}{note}, got {value!r}")
 
 
-def _num_settings(hparams: Any, swept: bool, sweep_settings: list[dict] | None) -> int:
+def sweep_size(hparams: Any, sweep_settings: list[dict] | None = None) -> int | None:
+    """None if every hparam leaf is a scalar (one setting), `H` if every leaf has shape `[H]` (a sweep).
+
+    Raises:
+        ValueError: mixed or other shapes, or `sweep_settings` that do not fit.
+    """
     shapes = {name: np.shape(value) for name, value in hparams._asdict().items()}
-    if not swept:
-        bad = {k: s for k, s in shapes.items() if s != ()}
-        if bad:
-            raise ValueError(f"hparams must be scalars without swept=True; these have shapes {bad}")
-        return 1
+    if all(s == () for s in shapes.values()):
+        if sweep_settings is not None:
+            raise ValueError("sweep_settings is given but every hparam is a scalar (no sweep): drop it")
+        return None
     lengths = {s[0] if len(s) == 1 else None for s in shapes.values()}
     if len(lengths) != 1 or None in lengths:
-        raise ValueError(f"swept hparams must all have shape [H] with the same H, got shapes {shapes}")
+        raise ValueError(
+            "hparams must be all scalars (one setting) or all [H] arrays with the same H (a sweep, e.g. "
+            f"from stack_hparams), got shapes {shapes}"
+        )
     (num,) = lengths
     if sweep_settings is not None and len(sweep_settings) != num:
         raise ValueError(f"sweep_settings has {len(sweep_settings)} entries for H={num} hparam settings")
@@ -207,102 +203,6 @@ def _check_init_args(init_args: tuple[Any, ...], num_seeds: int) -> None:
                     f"init_args[{i}] leaves need a leading [num_seeds={num_seeds}] axis, got shape "
                     f"{np.shape(leaf)}"
                 )
-
-
-def run_record(
-    algo: str,
-    config: Any,
-    hparams: Any,
-    num_seeds: int,
-    seed: int,
-    sweep_settings: list[dict] | None,
-    init_args: tuple[Any, ...] = (),
-) -> dict[str, Any]:
-    """The identity of a run, as stored in `config.json`: what a resumed run must match exactly."""
-    digest = None
-    if init_args:
-        h = hashlib.sha256()
-        for leaf in jax.tree.leaves(init_args):
-            leaf = np.ascontiguousarray(np.asarray(leaf))
-            h.update(f"{leaf.dtype}{leaf.shape}".encode())
-            h.update(leaf.tobytes())
-        digest = h.hexdigest()
-    record = {
-        "format": FORMAT_VERSION,
-        "algo": algo,
-        "config": dataclasses.asdict(config),
-        "hparams": {k: np.asarray(v).tolist() for k, v in hparams._asdict().items()},
-        "num_seeds": num_seeds,
-        "seed": seed,
-        "sweep": sweep_settings,
-        "init_args_sha256": digest,
-    }
-    # Through JSON and back, so tuples compare equal to the lists that config.json holds.
-    return json.loads(json.dumps(io.to_builtin(record), sort_keys=True))
-
-
-def _record_differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
-    if isinstance(saved, dict) and isinstance(current, dict):
-        diffs = []
-        for key in sorted(set(saved) | set(current)):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key not in saved:
-                diffs.append(f"{name}: not in the saved run, now {current[key]!r}")
-            elif key not in current:
-                diffs.append(f"{name}: saved {saved[key]!r}, not in this run")
-            else:
-                diffs.extend(_record_differences(saved[key], current[key], name))
-        return diffs
-    return [] if saved == current else [f"{prefix}: saved {saved!r}, now {current!r}"]
-
-
-def _check_out_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> dict | None:
-    """Decide what an existing results directory allows. Returns the saved record when resuming it."""
-    config_path = out / "config.json"
-    if not config_path.exists():
-        if (out / CHECKPOINT_DIR).exists() and not overwrite:
-            raise ValueError(
-                f"{out} holds checkpoints but no config.json, so they cannot be checked against this run; "
-                "pass overwrite=True (--overwrite) to discard them or choose another directory"
-            )
-        return None
-    try:
-        saved = io.read_json(config_path)
-    except (OSError, ValueError) as err:
-        if overwrite:
-            return None
-        raise ValueError(
-            f"{config_path} is unreadable ({err}); pass overwrite=True (--overwrite) to replace the run"
-        ) from None
-    diffs = _record_differences(saved, record)
-    if resume:
-        if diffs:
-            raise ValueError(
-                f"cannot resume {out}: it holds a different run ({len(diffs)} difference(s)):\n  "
-                + "\n  ".join(diffs[:20])
-                + "\nResume with exactly the saved settings, or use another results directory."
-            )
-        return saved
-    if overwrite:
-        return None
-    if diffs:
-        raise ValueError(
-            f"{out} already holds a different run ({len(diffs)} difference(s), e.g. {diffs[0]}); "
-            "pass overwrite=True (--overwrite) to replace it, or choose another results directory"
-        )
-    raise ValueError(
-        f"{out} already holds this run; pass resume=True (--resume) to continue it from its last "
-        "checkpoint, or overwrite=True (--overwrite) to start it again"
-    )
-
-
-def _clear_run_files(out: Path) -> None:
-    import shutil
-
-    for name in RESULT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for name in (CHECKPOINT_DIR, CHECKPOINT_METRICS_DIR):
-        shutil.rmtree(out / name, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -328,13 +228,17 @@ def _to_host(tree: Any) -> Any:
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
+def _sync_processes(name: str) -> None:
+    """Barrier over every process of a multi-host run (nothing on one host)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def _canonical(x: Any) -> np.ndarray:
     x = np.asarray(x)
     return x.astype(jax.dtypes.canonicalize_dtype(x.dtype))
-
-
-def _is_key(x: Any) -> bool:
-    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -444,137 +348,59 @@ def _signature(tree: Any) -> tuple:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def _state_layout(abstract_state: Any) -> list[list]:
-    leaves = jax.tree_util.tree_leaves_with_path(abstract_state)
-    return [[jax.tree_util.keystr(path), list(x.shape), str(x.dtype)] for path, x in leaves]
-
-
-def _record_digest(record: dict) -> str:
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-
-
-class _Checkpoints:
-    """Orbax checkpoints of the run state plus an `.npz` of the completed blocks' metrics per step.
-
-    The step number is the number of completed blocks. The metrics file is written (atomically) before
-    the orbax step, which orbax finalises atomically, so a step directory that exists always has its
-    metrics; a metrics file without its step (a kill in between) is ignored and later replaced.
-
-    Saves are synchronous: the next chunk donates the state's buffers, and a checkpoint that exists is
-    complete. Each operation opens and closes its own `CheckpointManager`, so an error (a corrupt
-    checkpoint) never leaves one open.
-    """
-
-    def __init__(self, out: Path, keep: int):
-        import orbax.checkpoint as ocp
-
-        self._ocp = ocp
-        self.directory = (out / CHECKPOINT_DIR).absolute()
-        self.metrics_dir = out / CHECKPOINT_METRICS_DIR
-        self.options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=False
-        )
-
-    def _manager(self):
-        return self._ocp.CheckpointManager(self.directory, options=self.options)
-
-    def steps(self) -> list[int]:
-        with self._manager() as manager:
-            return sorted(manager.all_steps())
-
-    def save(self, step: int, arrays: dict, meta: dict, metrics: dict[str, np.ndarray]) -> None:
-        ocp = self._ocp
-        if jax.process_index() == 0:
-            io.save_npz(self.metrics_dir / f"{step}.npz", **metrics)
-        args = ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta))
-        with self._manager() as manager:
-            manager.save(step, args=args, force=True)
-            manager.wait_until_finished()
-        if jax.process_index() == 0:
-            kept = set(self.steps())
-            for path in self.metrics_dir.glob("*.npz"):
-                if path.stem.isdigit() and int(path.stem) not in kept:
-                    path.unlink(missing_ok=True)
-
-    def _describe(self, step: int) -> str:
-        return f"checkpoint {self.directory / str(step)}"
-
-    def _unreadable(self, step: int, err: BaseException) -> ValueError:
-        older = [s for s in self.steps() if s < step]
-        hint = (
-            f" Older checkpoints exist ({', '.join(map(str, older))}): delete this step's directory to "
-            "resume from the previous one."
-            if older
-            else ""
-        )
-        detail = str(err).split(" [tensorstore_spec")[0]  # the driver's spec dump is noise here
-        detail = detail if len(detail) <= 400 else detail[:400] + " ..."
-        return ValueError(
-            f"{self._describe(step)} is corrupt or unreadable ({type(err).__name__}: {detail}). Nothing was "
-            f"overwritten.{hint}"
-        )
-
-    def read_meta(self, step: int) -> dict:
-        ocp = self._ocp
-        try:
-            with self._manager() as manager:
-                meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        except Exception as err:
-            raise self._unreadable(step, err) from err
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-            raise ValueError(
-                f"{self._describe(step)} is not a purerl format-{FORMAT_VERSION} checkpoint (metadata "
-                f"{meta!r:.200}). Nothing was overwritten."
-            )
-        return meta
-
-    def restore_arrays(self, step: int, abstract: dict) -> dict:
-        ocp = self._ocp
-        try:
-            args = ocp.args.Composite(arrays=ocp.args.StandardRestore(abstract))
-            with self._manager() as manager:
-                return manager.restore(step, args=args)["arrays"]
-        except Exception as err:
-            raise self._unreadable(step, err) from err
-
-    def read_metrics(self, step: int) -> dict[str, np.ndarray]:
-        path = self.metrics_dir / f"{step}.npz"
-        try:
-            # allow_pickle=False: a checkpoint is data, never code.
-            with np.load(path, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
-        except Exception as err:
-            raise ValueError(
-                f"the metrics of {self._describe(step)} ({path}) are missing or unreadable "
-                f"({type(err).__name__}: {err}). Nothing was overwritten."
-            ) from err
-
-
-def _check_meta(meta: dict, where: str, expected: dict) -> None:
-    for name, value in expected.items():
-        if meta.get(name) != value:
-            shown = "differs" if name in ("state_layout", "record_sha256") else f"is {meta.get(name)!r}"
-            raise ValueError(
-                f"{where} does not match this run: its {name} {shown} (this run: "
-                f"{'see config.json' if name == 'record_sha256' else value!r}). Nothing was overwritten."
-            )
-
-
-# ----------------------------------------------------------------------------------------------------
 # The runner
 
 
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """The validated arguments of one `run` call."""
+
+    spec: Any
+    config: Any
+    hparams: Any
+    num_seeds: int
+    seed: int
+    sweep_settings: list[dict] | None
+    num_settings: int
+    swept: bool
+    init_args: tuple[Any, ...]
+    record: dict
+    num_chunks: int
+    progress: bool
+    checkpoint_every: int
+    keep_checkpoints: int
+    overwrite: bool
+    stop_after_chunks: int | None
+    devices: list
+    debug_nans: bool
+    compiler_options: dict[str, Any]
+
+
+class _Plan(NamedTuple):
+    """What a run is before its chunk program is compiled: layout, program, sharded inputs, checkpoint."""
+
+    started: float  # time.perf_counter() when planning began (compile_seconds counts from here)
+    agent: Agent
+    layout: RunLayout
+    chunk_blocks: int
+    program: _Program
+    cached: bool
+    key_data: Any  # global [num_runs, *key_shape] uint32
+    hparams: Any  # global, [num_runs] leaves
+    init_args: tuple[Any, ...]  # global, [num_runs, ...] leaves
+    state_aval: Any
+    healthy_aval: Any
+    meta: dict  # the checkpoint metadata this run writes (less next_block) and a resume must match
+    checkpoints: Checkpoints | None
+    resume_step: int | None  # the checkpoint to resume from
+
+
 def run(
-    algo: str,
     config: Any,
-    hparams: Any,
-    num_seeds: int,
+    hparams: Any = None,
+    num_seeds: int = 16,
     *,
     seed: int = 0,
-    swept: bool = False,
     sweep_settings: list[dict] | None = None,
     num_chunks: int = 20,
     out_dir: str | Path | None = None,
@@ -589,32 +415,35 @@ def run(
     debug_nans: bool = False,
     compiler_options: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Train `num_seeds` seeds (x every stacked hparam setting if `swept`) and summarise.
+    """Train `num_seeds` seeds (x every stacked hparam setting) of the algorithm of `config` and summarise.
 
     Args:
-        algo: registered algorithm name.
-        config: the algorithm's static config.
-        hparams: the algorithm's HParams; with `swept=True` every leaf has a leading `[H]` axis.
+        config: a registered algorithm's static config; it names the algorithm (`algorithm_for_config`).
+        hparams: the algorithm's HParams, None for its defaults. Every leaf a scalar: one setting; every
+            leaf an `[H]` array (`stack_hparams`): a sweep of `H` settings, results get a leading `[H]`.
         num_seeds: seeds per setting; seed `s` uses `split(key(seed), num_seeds)[s]` in every setting.
         seed: base seed, in `[0, 2**32)`.
-        swept: `hparams` holds `H` stacked settings.
-        sweep_settings: one dict per setting (labels for tables and plots).
+        sweep_settings: for a sweep, one dict per setting (labels for tables and plots).
         num_chunks: progress/checkpoint granularity (rounded so chunks have equal size; a resumed run
             keeps the chunk size it was started with).
-        out_dir: if given, write `config.json` at the start, checkpoints during the run and
-            `metrics.npz`, `summary.json`, `learning_curve.png` at the end (see the module docstring).
-            A directory that already holds a run is refused unless `resume` or `overwrite`.
+        out_dir: results directory (created if missing, checked and locked before anything is
+            compiled): `config.json` at the start, checkpoints during the run, `metrics.npz`,
+            `summary.json`, `learning_curve.png` at the end (see `purerl.results`). A directory that
+            already holds a run is refused unless `resume` or `overwrite`, and one in use by another
+            run always is.
         progress: show a tqdm progress bar.
         init_args: extra per-seed arguments of `agent.init` (e.g. PPO's bootstrap `init_params`, BC's
             demonstrations), every leaf with a leading `[num_seeds]` axis; shared by all hparam settings.
-        checkpoint_every: checkpoint after every this many chunks (and after the last one, and when
-            stopping early); 0 never checkpoints. Needs `out_dir`.
+        checkpoint_every: checkpoint after every this many chunks and after the last one; 0 only on the
+            chunk where `stop_after_chunks` stops the run. Needs `out_dir`.
         keep_checkpoints: how many of the latest checkpoints to keep.
         resume: continue the run in `out_dir` from its latest checkpoint (its `config.json` must match
-            this call exactly); a directory without a run starts one, so a requeued job can always pass it.
+            this call exactly); a directory without a run starts one, so a requeued job can always pass
+            it; a complete run is returned as saved (`summary.json`, `metrics.npz`, the state of its
+            last checkpoint or None), with nothing written.
         overwrite: discard a run already in `out_dir`.
-        stop_after_chunks: run at most this many chunks in this call, checkpoint, and return a partial
-            result (`summary["complete"]` False); resume later. For time-limited job slots and tests.
+        stop_after_chunks: run at most this many chunks in this call, checkpoint (with `out_dir`), and
+            return a partial result (`summary["complete"]` False); resume later.
         devices: devices to shard the runs over (default: `jax.devices()`, every host's).
         debug_nans: run under `jax.debug_nans` (uncompiled dispatch, slow): the first operation that
             produces a NaN raises `FloatingPointError`, instead of the seed being frozen.
@@ -622,19 +451,22 @@ def run(
             `{"xla_backend_optimization_level": 0}` compiles a CPU program about 3x faster and runs it
             slower (what the test suite uses for its tiny runs).
 
+    Returns:
+        The `RunResult`: summary, metrics, final state, env steps and health of every run.
+
     Raises:
-        ValueError: on any invalid argument, config or hyperparameter (before anything is compiled), a
-            results directory that holds another run, or a corrupt or mismatched checkpoint.
+        ValueError: on any invalid argument, config or hyperparameter, or a results directory that is
+            not a writable directory, is in use, or holds another run (all before anything is
+            compiled); a corrupt or mismatched checkpoint (before anything is overwritten).
     """
-    spec = get_algorithm(algo)
-    if not isinstance(config, spec.config_cls):
-        raise ValueError(f"config must be a {spec.config_cls.__name__}, got {type(config).__name__}")
+    spec = algorithm_for_config(config)
+    hparams = spec.hparams_cls() if hparams is None else hparams
     if not isinstance(hparams, spec.hparams_cls):
         raise ValueError(f"hparams must be a {spec.hparams_cls.__name__}, got {type(hparams).__name__}")
     _check_int("num_seeds", num_seeds, 1)
     _check_int("seed", seed, 0, _MAX_SEED)
     _check_int("num_chunks", num_chunks, 1)
-    _check_int("checkpoint_every", checkpoint_every, 0, note=" (0 = never)")
+    _check_int("checkpoint_every", checkpoint_every, 0, note=" (0 = only when stopping early)")
     _check_int("keep_checkpoints", keep_checkpoints, 1)
     if stop_after_chunks is not None:
         _check_int("stop_after_chunks", stop_after_chunks, 1, note=" or None")
@@ -643,130 +475,197 @@ def run(
     if resume and out_dir is None:
         raise ValueError("resume=True needs the results directory of the run (out_dir / --out)")
     spec.validate_hparams(hparams)
-    num_settings = _num_settings(hparams, swept, sweep_settings)
+    num_settings = sweep_size(hparams, sweep_settings)
     _check_init_args(init_args, num_seeds)
     init_args = jax.tree.map(_canonical, tuple(init_args))
-
-    out = Path(out_dir) if out_dir is not None else None
-    record = run_record(algo, config, hparams, num_seeds, seed, sweep_settings, init_args)
-    saved_record = _check_out_dir(out, record, resume, overwrite) if out is not None else None
-    agent: Agent = spec.make_agent(config)
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must not be empty")
+    job = _Job(
+        spec=spec,
+        config=config,
+        hparams=hparams,
+        num_seeds=num_seeds,
+        seed=seed,
+        sweep_settings=sweep_settings,
+        num_settings=num_settings or 1,
+        swept=num_settings is not None,
+        init_args=init_args,
+        record=run_record(spec.name, config, hparams, num_seeds, seed, sweep_settings, init_args),
+        num_chunks=num_chunks,
+        progress=progress,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints,
+        overwrite=overwrite,
+        stop_after_chunks=stop_after_chunks,
+        devices=devices,
+        debug_nans=debug_nans,
+        compiler_options=dict(compiler_options or {}),
+    )
+    if out_dir is None:
+        return _execute(job, _plan(job, None, resuming=False), None, write_record=False)
+    out = prepare_out_dir(out_dir)
+    if resume:
+        done = _read_complete_run(job, out)
+        if done is not None:
+            return done
+    # Process 0 writes every non-orbax file, so it alone holds the lock; the barrier keeps the other
+    # processes from reading the directory after process 0 started writing into it.
+    with claim_out_dir(out) if jax.process_index() == 0 else contextlib.nullcontext():
+        saved_record = check_out_dir(out, job.record, resume, overwrite)
+        _sync_processes("purerl.runner: results directory checked")
+        plan = _plan(job, out, resuming=saved_record is not None)
+        return _execute(job, plan, out, write_record=saved_record is None)
 
-    # A resumed run reads its checkpoint's metadata first: it fixes the chunk size and run-axis padding.
-    checkpoints = None
-    resume_step = resume_meta = None
-    if saved_record is not None and (out / CHECKPOINT_DIR).exists():
-        checkpoints = _Checkpoints(out, keep_checkpoints)
+
+def _plan(job: _Job, out: Path | None, resuming: bool) -> _Plan:
+    """Layout, program and sharded inputs of a run; for a resumed one, its checkpoint's metadata first
+    (it fixes the chunk size and the run-axis padding) and checked against this run."""
+    started = time.perf_counter()
+    agent: Agent = job.spec.make_agent(job.config)
+    checkpoints = Checkpoints(out, job.keep_checkpoints) if out is not None else None
+    resume_step = meta = where = None
+    if resuming and (out / results.CHECKPOINT_DIR).exists():
         steps = checkpoints.steps()
         if steps:
             resume_step = steps[-1]
-            resume_meta = checkpoints.read_meta(resume_step)
-    if resume_meta is not None:
-        layout = plan_runs(num_settings, num_seeds, len(devices), resume_meta.get("num_runs"))
-        chunk_blocks = resume_meta.get("chunk_blocks")
-        if not isinstance(chunk_blocks, int) or chunk_blocks < 1 or agent.num_blocks % chunk_blocks:
-            raise ValueError(f"checkpoint {resume_step} has an invalid chunk_blocks={chunk_blocks!r}")
+            meta = checkpoints.read_meta(resume_step)
+            where = checkpoints.describe(resume_step)
+    if meta is not None:
+        layout = plan_runs(job.num_settings, job.num_seeds, len(job.devices), meta.get("num_runs"))
+        chunk_blocks = resume_chunk_blocks(meta, where, agent.num_blocks)
     else:
-        layout = plan_runs(num_settings, num_seeds, len(devices))
-        chunk_blocks = _choose_chunk_blocks(agent.num_blocks, num_chunks)
+        layout = plan_runs(job.num_settings, job.num_seeds, len(job.devices))
+        chunk_blocks = _choose_chunk_blocks(agent.num_blocks, job.num_chunks)
 
     # Per-run inputs, built on the host (identical on every process) and sharded on the run axis.
-    seed_key_data = np.asarray(jax.random.key_data(jax.random.split(jax.random.key(seed), num_seeds)))
-    run_key_data = seed_key_data[layout.seed_index]
-    if swept:
-        run_hparams = jax.tree.map(lambda v: _canonical(v)[layout.setting_index], hparams)
+    seed_keys = jax.random.split(jax.random.key(job.seed), job.num_seeds)
+    run_key_data = np.asarray(jax.random.key_data(seed_keys))[layout.seed_index]
+    if job.swept:
+        run_hparams = jax.tree.map(lambda v: _canonical(v)[layout.setting_index], job.hparams)
     else:
-        run_hparams = jax.tree.map(lambda v: np.full(layout.num_runs, _canonical(v)), hparams)
-    run_init_args = jax.tree.map(lambda x: x[layout.seed_index], init_args)
-
-    t0 = time.perf_counter()
-    signature = (_signature((run_hparams, run_init_args)), len(init_args))
-    options = dict(compiler_options or {})
-    program, cached = _get_program(algo, config, agent, devices, chunk_blocks, signature, debug_nans, options)
-    key_data_g = _to_global(run_key_data, program.runs)
-    hparams_g = _to_global(run_hparams, program.runs)
-    init_args_g = _to_global(run_init_args, program.runs)
-    loop_key_data = program.loop_keys(key_data_g)
-    state_aval, healthy_aval = jax.eval_shape(program.init_jit, key_data_g, hparams_g, *init_args_g)
-    expected_meta = {
+        run_hparams = jax.tree.map(lambda v: np.full(layout.num_runs, _canonical(v)), job.hparams)
+    run_init_args = jax.tree.map(lambda x: x[layout.seed_index], job.init_args)
+    signature = (_signature((run_hparams, run_init_args)), len(job.init_args))
+    program, cached = _get_program(
+        job.spec.name,
+        job.config,
+        agent,
+        job.devices,
+        chunk_blocks,
+        signature,
+        job.debug_nans,
+        job.compiler_options,
+    )
+    key_data = _to_global(run_key_data, program.runs)
+    hparams = _to_global(run_hparams, program.runs)
+    init_args = _to_global(run_init_args, program.runs)
+    state_aval, healthy_aval = jax.eval_shape(program.init_jit, key_data, hparams, *init_args)
+    expected = {
+        "format": FORMAT_VERSION,
         "num_blocks": agent.num_blocks,
         "num_runs": layout.num_runs,
-        "record_sha256": _record_digest(record),
-        "state_layout": _state_layout(state_aval),
+        "chunk_blocks": chunk_blocks,
+        "record_sha256": record_digest(job.record),
+        "state_layout": state_layout(state_aval),
     }
-    if resume_meta is not None:  # checked before compiling: a mismatch fails in seconds
-        where = f"checkpoint {out / CHECKPOINT_DIR / str(resume_step)}"
-        _check_meta(resume_meta, where, expected_meta)
-        next_block = resume_meta.get("next_block")
-        if next_block != resume_step or next_block % chunk_blocks or next_block > agent.num_blocks:
-            raise ValueError(f"{where} has an invalid next_block={next_block!r}. Nothing was overwritten.")
-    program.compile_chunk(state_aval, healthy_aval, hparams_g, loop_key_data)
+    if meta is not None:  # checked before compiling: a mismatch fails in seconds
+        check_meta(meta, where, expected, resume_step, agent.num_blocks)
+    return _Plan(
+        started,
+        agent,
+        layout,
+        chunk_blocks,
+        program,
+        cached,
+        key_data,
+        hparams,
+        init_args,
+        state_aval,
+        healthy_aval,
+        expected,
+        checkpoints,
+        resume_step,
+    )
 
-    done_metrics: dict[str, np.ndarray] | None = None
-    if resume_meta is not None:
-        state, healthy, restored_keys = _restore(checkpoints, resume_step, program, state_aval, healthy_aval)
+
+def _read_complete_run(job: _Job, out: Path) -> RunResult | None:
+    """The saved result of a complete run in `out` that matches `job` (None if there is none), read
+    without writing anything: its summary and metrics files and the state of its final checkpoint."""
+    if check_out_dir(out, job.record, resume=True, overwrite=False) is None:
+        return None
+    done = read_complete(out)
+    if done is None:
+        return None
+    summary, metrics, env_steps = done
+    plan = _plan(job, out, resuming=True)
+    state = None
+    if plan.resume_step == plan.agent.num_blocks:  # no final checkpoint with checkpoint_every=0
+        state, _, _ = plan.checkpoints.restore(
+            plan.resume_step, plan.program.runs, plan.state_aval, plan.healthy_aval
+        )
+        state = _state_out(state, plan.layout, job.swept)
+    healthy = metrics["healthy"][..., -1].astype(bool)
+    return RunResult(summary, metrics, state, env_steps, healthy, from_disk=True)
+
+
+def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> RunResult:
+    """Compile, initialise (or restore), run the chunks, summarise; write results if the run completes."""
+    program, layout, agent = plan.program, plan.layout, plan.agent
+    loop_key_data = program.loop_keys(plan.key_data)
+    program.compile_chunk(plan.state_aval, plan.healthy_aval, plan.hparams, loop_key_data)
+    chunks: list[dict[str, np.ndarray]] = []
+    if plan.resume_step is not None:
+        where = plan.checkpoints.describe(plan.resume_step)
+        args = (plan.resume_step, program.runs, plan.state_aval, plan.healthy_aval)
+        state, healthy, restored_keys = plan.checkpoints.restore(*args)
         if not np.array_equal(_to_host(restored_keys), _to_host(loop_key_data)):
-            raise ValueError(f"{where}: its loop keys are not those of seed={seed}. Nothing was overwritten.")
-        done_metrics = checkpoints.read_metrics(resume_step)
-        for name, value in done_metrics.items():
-            if value.shape[:2] != (layout.num_runs, next_block):
-                raise ValueError(
-                    f"{where}: metric {name!r} has shape {value.shape}, expected "
-                    f"({layout.num_runs}, {next_block}, ...). Nothing was overwritten."
-                )
+            raise ValueError(
+                f"{where}: its loop keys are not those of seed={job.seed}. Nothing was overwritten."
+            )
+        chunks.append(plan.checkpoints.read_metrics(plan.resume_step, layout.num_runs))
+        next_block = plan.resume_step
     else:
+        state, healthy = program.init(plan.key_data, plan.hparams, *plan.init_args)
         next_block = 0
-        state, healthy = program.init(key_data_g, hparams_g, *init_args_g)
     jax.block_until_ready(state)
-    compile_seconds = time.perf_counter() - t0
+    compile_seconds = time.perf_counter() - plan.started
     start_block = next_block
 
     is_writer = jax.process_index() == 0
-    if out is not None and saved_record is None and is_writer:
-        if overwrite:
-            _clear_run_files(out)
-        io.write_json(out / "config.json", record)
-    if out is not None and checkpoint_every > 0 and checkpoints is None:
-        checkpoints = _Checkpoints(out, keep_checkpoints)
+    if out is not None and write_record and is_writer:
+        if job.overwrite:
+            clear_run_files(out)
+        io.write_json(out / "config.json", job.record)
 
     steps_per_block = agent.eval_every * agent.env_steps_per_update
-    steps_per_chunk = chunk_blocks * steps_per_block * layout.num_real
-    total_env_steps = agent.num_blocks * steps_per_block * layout.num_real
     bar = None
-    if progress and is_writer:
-        bar = _progress_bar(total_env_steps, start_block * steps_per_block * layout.num_real, algo, config)
-    chunks: list[dict[str, np.ndarray]] = [] if done_metrics is None else [done_metrics]
+    if job.progress and is_writer:
+        total = agent.num_blocks * steps_per_block * layout.num_real
+        bar = _progress_bar(total, start_block * steps_per_block * layout.num_real, job)
     chunks_run = 0
     t_run = time.perf_counter()
     try:
         while next_block < agent.num_blocks:
             start = jnp.asarray(next_block, jnp.int32)
-            with jax.debug_nans(True) if debug_nans else contextlib.nullcontext():
-                state, healthy, metrics = program.chunk(state, healthy, hparams_g, loop_key_data, start)
+            with jax.debug_nans(True) if job.debug_nans else contextlib.nullcontext():
+                state, healthy, metrics = program.chunk(state, healthy, plan.hparams, loop_key_data, start)
             chunks.append(_to_host(metrics))  # syncs: the host only ever sees finished chunks
             chunks_run += 1
-            next_block += chunk_blocks
-            stopping = stop_after_chunks is not None and chunks_run >= stop_after_chunks
+            next_block += plan.chunk_blocks
             finished = next_block == agent.num_blocks
-            due = finished or stopping or (next_block // chunk_blocks) % max(checkpoint_every, 1) == 0
-            if checkpoints is not None and checkpoint_every > 0 and due:
-                meta = {**expected_meta, "format": FORMAT_VERSION, "next_block": next_block}
-                meta["chunk_blocks"] = chunk_blocks
-                arrays = _checkpoint_arrays(state, healthy, loop_key_data)
-                checkpoints.save(next_block, arrays, meta, _concat(chunks))
+            stopping = (
+                not finished and job.stop_after_chunks is not None and chunks_run >= job.stop_after_chunks
+            )
+            periodic = job.checkpoint_every > 0 and (
+                finished or (next_block // plan.chunk_blocks) % job.checkpoint_every == 0
+            )
+            if plan.checkpoints is not None and (periodic or stopping):
+                meta = {**plan.meta, "next_block": next_block}
+                plan.checkpoints.save(next_block, state, healthy, loop_key_data, meta, _concat(chunks))
             if bar is not None:
-                bar.update(steps_per_chunk)
-                latest = np.asarray(chunks[-1]["eval_return"])[: layout.num_real, -1]
-                finite = latest[np.isfinite(latest)]
-                bar.set_postfix_str(
-                    f"eval IQM {stats.iqm(finite):.1f}, diverged {layout.num_real - finite.size}"
-                    if finite.size
-                    else "all diverged"
-                )
-            if stopping and not finished:
+                _update_bar(bar, plan.chunk_blocks * steps_per_block * layout.num_real, chunks[-1], layout)
+            if stopping:
                 break
         jax.block_until_ready(state)
     finally:
@@ -774,37 +673,45 @@ def run(
             bar.close()
     run_seconds = time.perf_counter() - t_run
 
-    metrics = {k: _to_result_layout(v, layout, swept) for k, v in _concat(chunks).items()}
+    metrics = {k: _to_result_layout(v, layout, job.swept) for k, v in _concat(chunks).items()}
     complete = next_block == agent.num_blocks
-    env_steps = (np.arange(next_block) + 1) * steps_per_block
-    if layout.num_runs == layout.num_real and not swept:
-        state_out = state
-    else:
-        state_out = jax.tree.map(lambda x: _to_result_layout(x, layout, swept), state)
-    summary = _summarize(
-        algo=algo,
-        config=config,
-        agent=agent,
-        metrics=metrics,
-        num_seeds=num_seeds,
-        swept=swept,
-        sweep_settings=sweep_settings,
-        seed=seed,
-        layout=layout,
-        devices=devices,
-        compile_seconds=compile_seconds,
-        compile_cached=cached,
-        run_seconds=run_seconds,
-        env_steps_run=(next_block - start_block) * steps_per_block * layout.num_real,
-        start_block=start_block,
-        blocks_done=next_block,
+    env_steps_run = (next_block - start_block) * steps_per_block * layout.num_real
+    summary = summarize(
+        metrics,
+        job.sweep_settings,
+        job.swept,
+        algo=job.spec.name,
+        env=getattr(job.config, "env_name", None),
+        num_seeds=job.num_seeds,
+        seed=job.seed,
+        total_timesteps=agent.num_blocks * steps_per_block,
+        num_updates=agent.num_blocks * agent.eval_every,
+        eval_every=agent.eval_every,
         complete=complete,
+        blocks_done=next_block,
+        num_blocks=agent.num_blocks,
+        resumed_from_block=start_block or None,
+        compile_seconds=compile_seconds,
+        compile_cached=plan.cached,
+        run_seconds=run_seconds,
+        # None when nothing ran (a resume whose last checkpoint was the final block).
+        env_steps_per_second=env_steps_run / run_seconds if env_steps_run and run_seconds > 0 else None,
+        devices=[str(d) for d in job.devices],
+        num_processes=jax.process_count(),
+        num_runs_padded=layout.num_runs,
     )
+    env_steps = (np.arange(next_block) + 1) * steps_per_block
     healthy_out = metrics["healthy"][..., -1].astype(bool)
-    result = RunResult(summary, metrics, state_out, env_steps, healthy_out)
+    result = RunResult(summary, metrics, _state_out(state, layout, job.swept), env_steps, healthy_out)
     if out is not None and complete and is_writer:
-        save_results(out, result, swept, sweep_settings)
+        save_results(out, result, job.swept, job.sweep_settings)
     return result
+
+
+def _state_out(state: Any, layout: RunLayout, swept: bool) -> Any:
+    if layout.num_runs == layout.num_real and not swept:
+        return state
+    return jax.tree.map(lambda x: _to_result_layout(x, layout, swept), state)
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -812,156 +719,26 @@ def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
 
 
-def _checkpoint_arrays(state: Any, healthy: Any, loop_key_data: Any) -> dict[str, Any]:
-    # Leaves are named by position: orbax treats parts of richer names as a path. Typed PRNG keys (if an
-    # agent keeps any in its state) are saved as their raw key data.
-    leaves = jax.tree.leaves(state)
-    saved = {f"leaf_{i:05d}": jax.random.key_data(x) if _is_key(x) else x for i, x in enumerate(leaves)}
-    return {"state": saved, "healthy": healthy, "loop_key_data": loop_key_data}
-
-
-def _restore(checkpoints: _Checkpoints, step: int, program: _Program, state_aval: Any, healthy_aval: Any):
-    leaves, treedef = jax.tree.flatten(state_aval)
-    targets = {
-        f"leaf_{i:05d}": jax.eval_shape(jax.random.key_data, x) if _is_key(x) else x
-        for i, x in enumerate(leaves)
-    }
-    abstract = program.abstract(
-        {
-            "state": targets,
-            "healthy": healthy_aval,
-            "loop_key_data": jax.ShapeDtypeStruct((healthy_aval.shape[0], *_key_data_shape()), jnp.uint32),
-        }
-    )
-    arrays = checkpoints.restore_arrays(step, abstract)
-    restored = [
-        jax.random.wrap_key_data(arrays["state"][f"leaf_{i:05d}"], impl=jax.random.key_impl(x))
-        if _is_key(x)
-        else arrays["state"][f"leaf_{i:05d}"]
-        for i, x in enumerate(leaves)
-    ]
-    return jax.tree.unflatten(treedef, restored), arrays["healthy"], arrays["loop_key_data"]
-
-
-def _key_data_shape() -> tuple[int, ...]:
-    """Shape of one key's raw data under the default PRNG implementation (abstract: no key is made)."""
-    seed = jax.ShapeDtypeStruct((), jnp.uint32)
-    return jax.eval_shape(lambda s: jax.random.key_data(jax.random.key(s)), seed).shape
-
-
-def _progress_bar(total: int, initial: int, algo: str, config: Any):
+def _progress_bar(total: int, initial: int, job: _Job):
     from tqdm.auto import tqdm
 
-    env_name = getattr(config, "env_name", "")
+    env_name = getattr(job.config, "env_name", "")
     return tqdm(
         total=total,
         initial=initial,
-        desc=f"{algo} {env_name}",
+        desc=f"{job.spec.name} {env_name}",
         unit=" steps",
         unit_scale=True,
         dynamic_ncols=True,
     )
 
 
-# ----------------------------------------------------------------------------------------------------
-# Summary and results
-
-
-def _seed_summary(final: np.ndarray, healthy_blocks: np.ndarray) -> dict[str, Any]:
-    """Statistics of one setting's `[S]` final returns over its healthy seeds, and who diverged."""
-    healthy = healthy_blocks[:, -1].astype(bool) & np.isfinite(final)
-    diverged = np.flatnonzero(~healthy)
-    first_bad = np.argmax(~healthy_blocks.astype(bool), axis=1)
-    return {
-        "final_return": stats.summarize(final[healthy]) if healthy.any() else None,
-        "num_healthy": int(healthy.sum()),
-        "diverged_seeds": diverged.tolist(),
-        "diverged_at_block": {str(s): int(first_bad[s]) for s in diverged},
-    }
-
-
-def _summarize(
-    *,
-    algo: str,
-    config: Any,
-    agent: Agent,
-    metrics: dict[str, np.ndarray],
-    num_seeds: int,
-    swept: bool,
-    sweep_settings: list[dict] | None,
-    seed: int,
-    layout: RunLayout,
-    devices: list,
-    compile_seconds: float,
-    compile_cached: bool,
-    run_seconds: float,
-    env_steps_run: int,
-    start_block: int,
-    blocks_done: int,
-    complete: bool,
-) -> dict[str, Any]:
-    final = np.asarray(metrics["eval_return"])[..., -1]  # [(H,) S]
-    healthy_blocks = np.asarray(metrics["healthy"])  # [(H,) S, B]
-    summary: dict[str, Any] = {
-        "algo": algo,
-        "env": getattr(config, "env_name", None),
-        "num_seeds": num_seeds,
-        "seed": seed,
-        "total_timesteps": agent.num_blocks * agent.eval_every * agent.env_steps_per_update,
-        "num_updates": agent.num_updates,
-        "eval_every": agent.eval_every,
-        "complete": complete,
-        "blocks_done": blocks_done,
-        "num_blocks": agent.num_blocks,
-        "resumed_from_block": start_block if start_block else None,
-        "compile_seconds": compile_seconds,
-        "compile_cached": compile_cached,
-        "run_seconds": run_seconds,
-        "env_steps_per_second": env_steps_run / run_seconds if run_seconds > 0 else None,
-        "devices": [str(d) for d in devices],
-        "num_processes": jax.process_count(),
-        "num_runs_padded": layout.num_runs,
-    }
-    if swept:
-        names = sweep_settings or [{} for _ in range(layout.num_settings)]
-        summary["sweep"] = [
-            {"hparams": setting, **_seed_summary(final[i], healthy_blocks[i])}
-            for i, setting in enumerate(names)
-        ]
-        scored = [i for i, s in enumerate(summary["sweep"]) if s["final_return"] is not None]
-        best = max(scored, key=lambda i: summary["sweep"][i]["final_return"]["iqm"]) if scored else None
-        summary["best_setting"] = best
-        summary["final_return"] = summary["sweep"][best]["final_return"] if best is not None else None
-        summary["diverged_seeds"] = [
-            [i, s] for i, e in enumerate(summary["sweep"]) for s in e["diverged_seeds"]
-        ]
-        summary["num_diverged"] = len(summary["diverged_seeds"])
-    else:
-        summary.update(_seed_summary(final, healthy_blocks))
-        summary["num_diverged"] = len(summary["diverged_seeds"])
-    return summary
-
-
-def save_results(out_dir: Path, result: RunResult, swept: bool, sweep_settings: list[dict] | None) -> None:
-    """Write `metrics.npz`, `summary.json` and `learning_curve.png` (every file atomically)."""
-    from purerl import plots
-
-    summary = result.summary
-    io.save_npz(out_dir / "metrics.npz", env_steps=result.env_steps, **result.metrics)
-    io.write_json(out_dir / "summary.json", summary)
-    eval_return = result.metrics["eval_return"]
-    healthy = result.healthy
-    # Diverged seeds' curves are NaN from their divergence on: the plot drops them and says how many.
-    if swept:
-        labels = [", ".join(f"{k}={v:g}" for k, v in s.items()) for s in sweep_settings or []]
-        labels = labels or [f"setting {i}" for i in range(len(eval_return))]
-        curves = {
-            label: (result.env_steps, eval_return[i]) for i, label in enumerate(labels) if healthy[i].any()
-        }
-    else:
-        curves = {summary["algo"]: (result.env_steps, eval_return)} if healthy.any() else {}
-    if curves:
-        title = f"{summary['algo']} on {summary['env']} ({summary['num_seeds']} seeds)"
-        plots.plot_learning_curves(
-            curves, out_dir / "learning_curve.png", ylabel="evaluation return", title=title
-        )
+def _update_bar(bar: Any, steps: int, chunk_metrics: dict[str, np.ndarray], layout: RunLayout) -> None:
+    bar.update(steps)
+    latest = np.asarray(chunk_metrics["eval_return"])[: layout.num_real, -1]
+    finite = latest[np.isfinite(latest)]
+    bar.set_postfix_str(
+        f"eval IQM {stats.iqm(finite):.1f}, diverged {layout.num_real - finite.size}"
+        if finite.size
+        else "all diverged"
+    )

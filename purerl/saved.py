@@ -56,7 +56,9 @@ class SavedRun(NamedTuple):
     def state(self, seed: int, setting: int = 0) -> Any:
         """The final state of one run."""
         if self.states is None:
-            raise ValueError(f"{self.path} saved no checkpoint (run with --checkpoint-every >= 1 to keep states)")
+            raise ValueError(
+                f"{self.path} saved no checkpoint (run with --checkpoint-every >= 1 to keep states)"
+            )
         num_seeds = self.record["num_seeds"]
         if not 0 <= seed < num_seeds:
             raise ValueError(f"seed must be in [0, {num_seeds}), got {seed}")
@@ -113,7 +115,9 @@ def _final_states(out: Path, spec: Any, config: Any, hparams: Any, record: dict)
     num_runs = int(meta["num_runs"])
     agent = spec.make_agent(config)
     num_settings = len(record["sweep"]) if record.get("sweep") is not None else 1
-    key_aval = jax.eval_shape(lambda k: jax.random.split(jax.random.wrap_key_data(k), num_runs), _key_data_aval())
+    key_aval = jax.eval_shape(
+        lambda k: jax.random.split(jax.random.wrap_key_data(k), num_runs), _key_data_aval()
+    )
     hparams_aval = jax.tree.map(lambda _: jax.ShapeDtypeStruct((num_runs,), np.float32), hparams)
     state_aval = jax.eval_shape(jax.vmap(agent.init), key_aval, hparams_aval)
     healthy_aval = jax.ShapeDtypeStruct((num_runs,), np.bool_)
@@ -165,9 +169,11 @@ def evaluate_run(
     flat = (num_settings * len(seeds),)
     flat_states = jax.tree.map(lambda x: x.reshape((*flat, *x.shape[2 if run.swept else 1 :])), states)
     flat_hparams = jax.tree.map(
-        lambda v: np.repeat(np.asarray(v, np.float32).reshape(-1), len(seeds))
-        if run.swept
-        else np.full(flat, np.float32(v)),
+        lambda v: (
+            np.repeat(np.asarray(v, np.float32).reshape(-1), len(seeds))
+            if run.swept
+            else np.full(flat, np.float32(v))
+        ),
         hparams,
     )
     keys = jax.random.split(key, flat[0])

@@ -56,7 +56,7 @@ def run_sweep(**kwargs: Any) -> runner.RunResult:
     """The planted-divergence sweep: 2 settings x 2 seeds = 4 runs."""
     hparams, settings = sweep_hparams()
     kwargs = {"num_chunks": NUM_CHUNKS, "progress": False, "compiler_options": FAST_COMPILE, **kwargs}
-    return runner.run("ppo", TINY_CONFIG, hparams, NUM_SEEDS, swept=True, sweep_settings=settings, **kwargs)
+    return runner.run(TINY_CONFIG, hparams, NUM_SEEDS, sweep_settings=settings, **kwargs)
 
 
 def trees_equal(a: Any, b: Any) -> bool:

@@ -18,6 +18,7 @@ import pytest
 from purerl.agents import algorithms
 from purerl.agents.bc import BCData
 from purerl.config import POSITIVE, Range, field_checks, field_names
+from purerl.envs import make
 
 PROBES = {"discrete": "Probe-ObsActionReward-v0", "continuous": "Probe-ContinuousTarget-v0"}
 # Small values for whichever of these fields an algorithm's config has.
@@ -138,9 +139,9 @@ def test_every_hparam_field_declares_its_range(name):
 
 
 def test_act_follows_the_contract(compiled):
-    name, spec, config, _, _, keys, args, out = compiled
+    _, spec, config, _, _, keys, _, out = compiled
     agent = spec.make_agent(config)
-    env_spec = __import__("purerl.envs", fromlist=["make"]).make(config.env_name)[0].spec
+    env_spec = make(config.env_name)[0].spec
     obs = jnp.zeros((5, *env_spec.observation_space.shape), env_spec.observation_space.dtype)
     state = jax.tree.map(lambda x: x[0], out.state)
     action = jax.jit(agent.act)(keys[0], state, obs)
@@ -158,9 +159,8 @@ def test_learns_its_probe(name):
     config = tiny_config(spec, env_name, hidden_sizes=(32,), **extra)
     fields = field_names(spec.config_cls)
     if "total_timesteps" in fields:
-        config = tiny_config(
-            spec, env_name, hidden_sizes=(32,), total_timesteps=max(400 * config.steps_per_update, 4000), **extra
-        )
+        steps = max(400 * config.steps_per_update, 4000)
+        config = tiny_config(spec, env_name, hidden_sizes=(32,), total_timesteps=steps, **extra)
     args = init_args(name, env_name, 8)
     train = jax.jit(jax.vmap(spec.make_train(config), in_axes=(0, None) + (0,) * len(args)))
     out = train(jax.random.split(jax.random.key(1), 8), spec.hparams_cls(), *args)

@@ -119,7 +119,7 @@ def bc_config():
 @pytest.fixture(scope="module")
 def bc_run(bc_config, lock_demos):
     return runner.run(
-        "bc", bc_config, bc.BCHParams(learning_rate=1e-2), 2, progress=False, init_args=(lock_demos,)
+        bc_config, bc.BCHParams(learning_rate=1e-2), 2, progress=False, init_args=(lock_demos,)
     )
 
 

@@ -43,7 +43,7 @@ CASES = [
 )
 def test_learns_with_tabled_defaults(algo, env, seeds, steps, sets, threshold):
     _, config, hparams = build_config_and_hparams(algo, env, sets, steps)
-    result = runner.run(algo, config, hparams, seeds, num_chunks=1, progress=False)
+    result = runner.run(config, hparams, seeds, num_chunks=1, progress=False)
     final = result.summary["final_return"]
     assert result.summary["diverged_seeds"] == []
     assert np.isfinite(final["iqm"])

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from purerl import cli, io, runner
+from purerl import cli, io, results, runner
 from tests._tiny_ppo import FAST_COMPILE, NUM_CHUNKS, TINY_CLI_SETS, run_sweep, trees_equal
 
 
@@ -57,9 +57,9 @@ def _assert_same_results(a: runner.RunResult, b: runner.RunResult) -> None:
 
 def test_keeps_the_last_k_checkpoints_with_their_metrics(full):
     _, out = full
-    assert sorted(int(p.name) for p in (out / runner.CHECKPOINT_DIR).iterdir()) == [3, 4]
-    assert sorted(p.name for p in (out / runner.CHECKPOINT_METRICS_DIR).iterdir()) == ["3.npz", "4.npz"]
-    with np.load(out / runner.CHECKPOINT_METRICS_DIR / "3.npz", allow_pickle=False) as saved:
+    assert sorted(int(p.name) for p in (out / results.CHECKPOINT_DIR).iterdir()) == [3, 4]
+    assert sorted(p.name for p in (out / results.CHECKPOINT_METRICS_DIR).iterdir()) == ["3.npz", "4.npz"]
+    with np.load(out / results.CHECKPOINT_METRICS_DIR / "3.npz", allow_pickle=False) as saved:
         assert saved["eval_return"].shape[:2] == (4, 3)  # [runs, completed blocks]
 
 
@@ -83,18 +83,57 @@ def test_killed_between_checkpoints_resumes_from_the_last_one(full, tmp_path):
     out = tmp_path / "run"
     run_sweep(out_dir=out, checkpoint_every=2, stop_after_chunks=3)
     # The stop forced a checkpoint at 3; remove it to leave what a kill after chunk 3 leaves.
-    shutil.rmtree(out / runner.CHECKPOINT_DIR / "3")
-    (out / runner.CHECKPOINT_DIR / "3.orbax-checkpoint-tmp-1700000000").mkdir()
+    shutil.rmtree(out / results.CHECKPOINT_DIR / "3")
+    (out / results.CHECKPOINT_DIR / "3.orbax-checkpoint-tmp-1700000000").mkdir()
     resumed = run_sweep(out_dir=out, checkpoint_every=2, resume=True)
     assert resumed.summary["resumed_from_block"] == 2
     _assert_same_results(full[0], resumed)
 
 
-def test_resuming_a_finished_run_reproduces_its_results(full, tmp_path):
+def test_resuming_a_finished_run_returns_it_and_rewrites_nothing(full, tmp_path):
+    """A complete run is read-only data: resume returns what it saved and every file stays byte-identical
+    (it used to rewrite summary.json, with env_steps_per_second 0.0)."""
     out = _copy(full[1], tmp_path)
+    before = _snapshot(out)
     again = run_sweep(out_dir=out, resume=True)
-    assert again.summary["resumed_from_block"] == 4  # every block was done: nothing runs
-    _assert_same_results(full[0], again)
+    assert _snapshot(out) == before
+    assert again.from_disk
+    assert again.summary == io.read_json(out / "summary.json")
+    _assert_same_results(full[0], again)  # the state comes from the final checkpoint
+    np.testing.assert_array_equal(again.env_steps, full[0].env_steps)
+
+
+def test_resuming_a_finished_run_without_a_final_checkpoint_rewrites_nothing(full, tmp_path):
+    """`checkpoint_every=0`: no checkpoint holds the final state, so the state is None; the files stay."""
+    out = tmp_path / "run"
+    run_sweep(out_dir=out, checkpoint_every=0)
+    assert not (out / "checkpoints").exists()
+    before = _snapshot(out)
+    again = run_sweep(out_dir=out, checkpoint_every=0, resume=True)
+    assert _snapshot(out) == before
+    assert again.state is None and again.from_disk
+    assert trees_equal(again.metrics, full[0].metrics)
+
+
+def test_cli_resume_of_a_finished_run_says_so_and_rewrites_nothing(full, tmp_path, fast_cli, capsys):
+    out = _copy(full[1], tmp_path)
+    before = _snapshot(out)
+    assert cli.main(_train_argv(out, "--resume")) == 0
+    assert "already holds this run, complete: nothing was run or rewritten" in capsys.readouterr().out
+    assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_stopping_early_checkpoints_even_with_checkpoint_every_0(full, tmp_path, stop_after):
+    """`checkpoint_every=0` means no periodic checkpoints, but a run stopped early still saves the chunk
+    where it stops (it used to save nothing, and the resume restarted from block 0)."""
+    out = tmp_path / "run"
+    run_sweep(out_dir=out, checkpoint_every=0, stop_after_chunks=stop_after)
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [stop_after]
+    resumed = run_sweep(out_dir=out, checkpoint_every=0, resume=True)
+    assert resumed.summary["resumed_from_block"] == stop_after
+    _assert_same_results(full[0], resumed)
+    assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [stop_after]  # none added
 
 
 def test_resume_into_an_empty_directory_starts_the_run(full, tmp_path):
@@ -134,12 +173,10 @@ def test_resume_refuses_a_different_run_and_changes_nothing(stopped, tmp_path, c
         hparams = hparams._replace(**{name: np.full(2, value, np.float32)})
     with pytest.raises(ValueError, match="cannot resume") as err:
         runner.run(
-            "ppo",
             config,
             hparams,
             num_seeds,
             seed=seed,
-            swept=True,
             sweep_settings=settings,
             out_dir=out,
             resume=True,
@@ -243,6 +280,16 @@ def test_cli_stop_then_resume(full, tmp_path, fast_cli, capsys):
     assert "num_seeds: saved 2, now 3" in capsys.readouterr().err
 
 
+def test_cli_stop_with_checkpoint_every_0_then_resume(full, tmp_path, fast_cli, capsys):
+    out = tmp_path / "run"
+    assert cli.main(_train_argv(out, "--checkpoint-every=0", "--stop-after-chunks=2")) == 0
+    assert "continue with --resume" in capsys.readouterr().out
+    assert cli.main(_train_argv(out, "--checkpoint-every=0", "--resume")) == 0
+    assert "resumed at block 2" in capsys.readouterr().out
+    with np.load(out / "metrics.npz", allow_pickle=False) as a, np.load(full[1] / "metrics.npz") as b:
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b.files)
+
+
 def test_cli_overwrite_replaces_a_different_run(full, tmp_path, fast_cli, capsys):
     out = _copy(full[1], tmp_path)
     assert cli.main(_train_argv(out, "--seed=5")) == 2
@@ -250,4 +297,4 @@ def test_cli_overwrite_replaces_a_different_run(full, tmp_path, fast_cli, capsys
     assert cli.main(_train_argv(out, "--seed=5", "--overwrite", "--stop-after-chunks=1")) == 0
     assert io.read_json(out / "config.json")["seed"] == 5
     assert not (out / "summary.json").exists()  # the old run's results went with it
-    assert sorted(int(p.name) for p in (out / runner.CHECKPOINT_DIR).iterdir()) == [1]
+    assert sorted(int(p.name) for p in (out / results.CHECKPOINT_DIR).iterdir()) == [1]

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import cli, io, runner
+from purerl import cli, io, results, runner
 from purerl.agents.ppo import PPOHParams, make_train
 from purerl.loop import Agent, make_train_fn
 from tests._tiny_ppo import (
@@ -102,7 +102,6 @@ def test_results_do_not_depend_on_how_many_seeds_run_together(sweep_run):
     `s`'s key does not depend on `num_seeds`). Different per-device batch sizes: see test_sharding."""
     swept, _ = sweep_run
     alone = runner.run(
-        "ppo",
         TINY_CONFIG,
         PPOHParams(learning_rate=2.5e-4),
         4,
@@ -151,7 +150,7 @@ def test_diverged_state_stops_changing(sweep_run):
 
 def test_results_directory(sweep_run):
     result, out = sweep_run
-    for name in runner.RESULT_FILES:
+    for name in results.RESULT_FILES:
         assert (out / name).is_file(), name
     record = io.read_json(out / "config.json")
     assert record["algo"] == "ppo" and record["num_seeds"] == NUM_SEEDS
@@ -217,7 +216,7 @@ def test_loop_freezes_only_the_diverged_seed():
 def test_summary_statistics_use_healthy_seeds_only():
     final = np.asarray([1.0, np.nan, 3.0, 5.0])
     healthy_blocks = np.asarray([[True, True], [True, False], [True, True], [True, True]])
-    entry = runner._seed_summary(final, healthy_blocks)
+    entry = results.seed_summary(final, healthy_blocks)
     assert entry["num_healthy"] == 3
     assert entry["diverged_seeds"] == [1]
     assert entry["diverged_at_block"] == {"1": 1}

@@ -45,11 +45,11 @@ SCRIPT = textwrap.dedent(
     assert len(jax.devices()) == {num_devices}, jax.devices()
     kwargs = dict(num_chunks=NUM_CHUNKS, progress=False, compiler_options=FAST_COMPILE)
     hparams = PPOHParams(learning_rate=2.5e-4)
-    full = runner.run("ppo", TINY_CONFIG, hparams, {num_seeds}, **kwargs)
+    full = runner.run(TINY_CONFIG, hparams, {num_seeds}, **kwargs)
     # Stop after two chunks and resume: the checkpoint holds arrays sharded over every device.
-    runner.run("ppo", TINY_CONFIG, hparams, {num_seeds}, out_dir=out + "/run", stop_after_chunks=2, **kwargs)
+    runner.run(TINY_CONFIG, hparams, {num_seeds}, out_dir=out + "/run", stop_after_chunks=2, **kwargs)
     resumed = runner.run(
-        "ppo", TINY_CONFIG, hparams, {num_seeds}, out_dir=out + "/run", resume=True, **kwargs
+        TINY_CONFIG, hparams, {num_seeds}, out_dir=out + "/run", resume=True, **kwargs
     )
     leaves = jax.tree.leaves(jax.device_get(full.state))
     np.savez(out + "/metrics.npz", **full.metrics)
@@ -104,7 +104,6 @@ def _assert_close(got: np.ndarray, want: np.ndarray, name: str) -> None:
 def test_sharded_equals_single_device(sharded):
     _, out = sharded
     single = runner.run(
-        "ppo",
         TINY_CONFIG,
         PPOHParams(learning_rate=2.5e-4),
         NUM_SEEDS,

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from purerl import cli, io, runner
+from purerl import cli, io, results, runner
 from purerl.agents.ppo import PPOConfig, PPOHParams
 from purerl.envs import make, wrappers
 from purerl.loop import make_env
@@ -60,7 +60,7 @@ CLI_CASES = [
     (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
     (["--seed", str(2**32)], "--seed must be in [0, 2**32)"),
     (["--chunks", "0"], "--chunks must be a positive integer"),
-    (["--checkpoint-every", "-1"], "--checkpoint-every must be >= 0 (0 = never)"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every must be >= 0 (0 = only when --stop-after-chunks"),
     (["--keep-checkpoints", "0"], "--keep-checkpoints must be a positive integer"),
     (["--stop-after-chunks", "0"], "--stop-after-chunks must be a positive integer"),
     (["--stop-after-chunks", "2"], "--stop-after-chunks needs --out"),
@@ -70,6 +70,10 @@ CLI_CASES = [
         "--resume runs/a and --out runs/b name different directories",
     ),
     (["--out", "runs/a", "--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
+    (["--num-processes", "2", "--process-id", "0"], "--num-processes, --process-id only apply with --dist"),
+    (["--distributed", "--num-processes", "0"], "--num-processes must be a positive integer, got 0"),
+    (["--distributed", "--num-processes", "2", "--process-id", "2"], "--process-id must be in [0, 2)"),
+    (["--distributed", "--process-id", "-1"], "--process-id must be >= 0"),
 ]
 
 
@@ -78,7 +82,7 @@ def test_malformed_command_lines_are_refused(extra, expected, capsys):
     start = time.perf_counter()
     assert cli.main(["train", "ppo", "--env", "CartPole-v1", *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("purerl: error: ")
+    assert err.startswith("purerl: error: ") and err.count("\n") == 1, err  # one line, no traceback
     assert expected in err, err
     # Refused before compiling anything (a compile of even the tiny program takes many seconds).
     assert time.perf_counter() - start < 30
@@ -176,12 +180,11 @@ HPARAM_CASES = [
 
 @pytest.mark.parametrize(("field", "value", "expected"), HPARAM_CASES)
 def test_every_ppo_hparam_is_validated_by_the_runner(field, value, expected):
-    swept = np.ndim(value) == 1
     hparams = PPOHParams(**{field: value})
-    if swept:
+    if np.ndim(value) == 1:
         hparams = jax.tree.map(lambda v: np.full(2, v), PPOHParams())._replace(**{field: value})
     with pytest.raises(ValueError) as err:
-        runner.run("ppo", TINY_CONFIG, hparams, 2, swept=swept, progress=False)
+        runner.run(TINY_CONFIG, hparams, 2, progress=False)
     assert expected in str(err.value)
 
 
@@ -216,34 +219,38 @@ def test_config_either_builds_consistently_or_names_a_field(
 def _run(**overrides):
     hparams, settings_ = sweep_hparams()
     kwargs = {
-        "algo": "ppo",
         "config": TINY_CONFIG,
         "hparams": hparams,
         "num_seeds": NUM_SEEDS,
-        "swept": True,
         "sweep_settings": settings_,
         "progress": False,
         **overrides,
     }
-    return runner.run(kwargs.pop("algo"), kwargs.pop("config"), kwargs.pop("hparams"), **kwargs)
+    return runner.run(kwargs.pop("config"), kwargs.pop("hparams"), **kwargs)
 
 
 RUN_CASES = [
-    ({"algo": "nope"}, "unknown algorithm 'nope'"),
-    ({"config": object()}, "config must be a PPOConfig, got object"),
+    ({"config": object()}, "object is not the config of a registered algorithm; registered: "),
     ({"hparams": (1.0,)}, "hparams must be a PPOHParams, got tuple"),
     ({"num_seeds": 0}, "num_seeds must be an integer >= 1, got 0"),
     ({"num_seeds": 2.0}, "num_seeds must be an integer >= 1, got 2.0"),
     ({"seed": -3}, "seed must be an integer in [0, 4294967296), got -3"),
     ({"num_chunks": 0}, "num_chunks must be an integer >= 1"),
-    ({"checkpoint_every": -1}, "checkpoint_every must be an integer >= 0 (0 = never)"),
+    ({"checkpoint_every": -1}, "checkpoint_every must be an integer >= 0 (0 = only when stopping early)"),
     ({"keep_checkpoints": 0}, "keep_checkpoints must be an integer >= 1"),
     ({"stop_after_chunks": 0}, "stop_after_chunks must be an integer >= 1 or None"),
     ({"resume": True, "overwrite": True, "out_dir": "x"}, "resume and overwrite exclude each other"),
     ({"resume": True}, "resume=True needs the results directory"),
-    ({"swept": False}, "hparams must be scalars without swept=True"),
+    ({"hparams": PPOHParams(), "sweep_settings": [{}]}, "sweep_settings is given but every hparam"),
     ({"sweep_settings": [{}]}, "sweep_settings has 1 entries for H=2 hparam settings"),
-    ({"hparams": PPOHParams(gamma=np.ones(3))}, "swept hparams must all have shape [H] with the same H"),
+    (
+        {"hparams": PPOHParams(gamma=np.ones(3)), "sweep_settings": None},
+        "hparams must be all scalars (one setting) or all [H] arrays with the same H",
+    ),
+    (
+        {"hparams": jax.tree.map(lambda v: np.full(2, v), PPOHParams())._replace(gamma=np.ones((2, 2)))},
+        "hparams must be all scalars (one setting) or all [H] arrays with the same H",
+    ),
     ({"init_args": (np.zeros((3, 2)),)}, "init_args[0] leaves need a leading [num_seeds=2] axis"),
     ({"devices": []}, "devices must not be empty"),
 ]
@@ -258,7 +265,7 @@ def test_bad_runner_arguments_are_refused(overrides, expected):
 
 def _write_record(out, **changes):
     hparams, settings_ = sweep_hparams()
-    record = runner.run_record("ppo", TINY_CONFIG, hparams, NUM_SEEDS, 0, settings_)
+    record = results.run_record("ppo", TINY_CONFIG, hparams, NUM_SEEDS, 0, settings_)
     io.write_json(out / "config.json", {**record, **changes})
 
 
@@ -282,7 +289,7 @@ def test_a_directory_with_an_unreadable_record_is_refused(tmp_path):
 
 
 def test_checkpoints_without_a_record_are_refused(tmp_path):
-    (tmp_path / runner.CHECKPOINT_DIR / "3").mkdir(parents=True)
+    (tmp_path / results.CHECKPOINT_DIR / "3").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"holds checkpoints but no config\.json"):
         _run(out_dir=tmp_path)
 
@@ -290,7 +297,7 @@ def test_checkpoints_without_a_record_are_refused(tmp_path):
 def test_record_differences_name_nested_fields():
     saved = {"config": {"num_envs": 2, "hidden_sizes": [8]}, "seed": 0}
     now = {"config": {"num_envs": 4, "hidden_sizes": [8]}, "seed": 0, "extra": 1}
-    assert runner._record_differences(saved, now) == [
+    assert results.record_differences(saved, now) == [
         "config.num_envs: saved 2, now 4",
         "extra: not in the saved run, now 1",
     ]
