@@ -122,6 +122,7 @@ Real = Annotated[float, Range()]
 Positive = Annotated[float, POSITIVE]
 NonNegative = Annotated[float, NON_NEGATIVE]
 Unit = Annotated[float, UNIT]
+UnitPositive = Annotated[float, Range(0.0, 1.0, low_open=True)]  # (0, 1], e.g. a Polyak coefficient
 Torso = Annotated[str, Choice(("mlp", "minatar_cnn"))]
 
 

@@ -93,9 +93,10 @@ if __name__ == "__main__":
     import conftest  # noqa: F401
 
     if "--write" not in sys.argv:
-        sys.exit("usage: python tests/golden_runs.py --write")
+        sys.exit("usage: python tests/golden_runs.py --write [CASE ...]   (default: every case)")
     GOLDEN_DIR.mkdir(exist_ok=True)
-    for name in case_names():
+    chosen = [a for a in sys.argv[1:] if a != "--write"] or case_names()
+    for name in chosen:
         arrays = run_case(name)
         np.savez(GOLDEN_DIR / f"{name}.npz", **arrays)
         print(name, len(arrays), "arrays")

@@ -27,13 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import learn, returns, rollout
-from purerl.agents.actor_critic import (
-    ObsNormalizer,
-    PolicyOptions,
-    make_actor_critic,
-    make_policy_act,
-    make_training_env,
-)
+from purerl.agents import actor_critic
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.config import Flag, NonNegative, NonNegativeInt, Positive, PositiveInt, Range, Unit, one_of
 from purerl.envs.core import Env
@@ -46,7 +40,7 @@ from purerl.types import Array, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class A2CConfig(StepsConfig, PolicyOptions):
+class A2CConfig(StepsConfig, actor_critic.PolicyOptions):
     """Static A2C options (environment, evaluation and network fields: `StepsConfig`, `PolicyOptions`).
 
     Attributes:
@@ -221,9 +215,9 @@ def a2c_loss(
 def build(config: A2CConfig, env: Env, env_params: Any) -> Algorithm:
     """A2C's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     spec = env.spec
-    train_env = make_training_env(env, config.normalize_reward)
-    network = make_actor_critic(spec, config)
-    norm = ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
+    train_env = actor_critic.make_training_env(env, config.normalize_reward)
+    network = actor_critic.make_actor_critic(spec, config)
+    norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     n_step = config.n_step or config.num_steps
 
     def optimizer(hparams: A2CHParams) -> optax.GradientTransformation:
@@ -244,14 +238,13 @@ def build(config: A2CConfig, env: Env, env_params: Any) -> Algorithm:
 
     def loss_fn(params, batch, obs_stats, hparams):
         traj, advantages, targets = batch
-        pi, values = network.apply(params, norm(obs_stats, traj.obs))
-        flat = lambda x: x.reshape(-1)
+        log_prob, entropy, values = actor_critic.flat_policy_terms(network, norm, params, obs_stats, traj)
         return a2c_loss(
-            flat(pi.log_prob(traj.action)),
-            flat(pi.entropy()),
-            flat(values),
-            flat(advantages),
-            flat(targets),
+            log_prob,
+            entropy,
+            values,
+            advantages.reshape(-1),
+            targets.reshape(-1),
             hparams.ent_coef,
             hparams.vf_coef,
             config.normalize_advantages,
@@ -277,32 +270,20 @@ def build(config: A2CConfig, env: Env, env_params: Any) -> Algorithm:
             config.advantage,
             n_step,
         )
-        params, opt_state, metrics, grads = learn.gradient_step(
-            optimizer(hparams),
-            lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams),
-            state.params,
-            state.opt_state,
-            (traj, advantages, targets),
+        loss = lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams)
+        batch = (traj, advantages, targets)
+        params, opt_state, obs_stats, metrics = actor_critic.segment_step(
+            optimizer(hparams), loss, state, batch, traj.obs, info, norm
         )
-        obs_stats = norm.update(state.obs_stats, traj.obs.reshape((-1, *traj.obs.shape[2:])))
-        metrics["grad_norm"] = optax.tree.norm(grads)
-        metrics.update(rollout.episode_metrics(info))
         return A2CState(params, opt_state, obs_stats, envs, state.update_count + 1), metrics
 
     return Algorithm(
-        init, update, make_policy_act(network, norm, config.eval_greedy), config.steps_per_update
+        init, update, actor_critic.make_policy_act(network, norm, config.eval_greedy), config.steps_per_update
     )
 
 
+SUMMARY = "Synchronous advantage actor-critic (n-step or GAE targets); discrete and continuous actions"
 SPEC = register_algorithm(
-    AlgoSpec(
-        "a2c",
-        "Synchronous advantage actor-critic (n-step or GAE targets); discrete and continuous actions",
-        A2CConfig,
-        A2CHParams,
-        build,
-        ("discrete", "continuous"),
-        PRESETS,
-    )
+    AlgoSpec("a2c", SUMMARY, A2CConfig, A2CHParams, build, ("discrete", "continuous"), PRESETS)
 )
 make_train, preset = SPEC.make_train, SPEC.preset

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import optax
 
-from purerl import rollout
+from purerl import learn, rollout
 from purerl.config import Flag, Real
 from purerl.envs import wrappers
 from purerl.envs.core import Env, EnvSpec
@@ -97,6 +98,38 @@ class ObsNormalizer(NamedTuple):
     def update(self, stats: RunningMeanStd, obs: jax.Array) -> RunningMeanStd:
         """Fold in a batch `[N, *shape]` (no-op when disabled)."""
         return stats.update_batch(obs) if self.enabled else stats
+
+
+def flat_policy_terms(
+    network: ActorCritic, normalizer: ObsNormalizer, params: Any, obs_stats: RunningMeanStd, traj: Any
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`(log pi(a|s), H[pi(.|s)], V(s))` of a time-major segment `[T, B]`, each flattened to `[T * B]`."""
+    pi, values = network.apply(params, normalizer(obs_stats, traj.obs))
+    return pi.log_prob(traj.action).reshape(-1), pi.entropy().reshape(-1), values.reshape(-1)
+
+
+def segment_step(
+    tx: Any, loss_fn: Callable, state: Any, batch: Any, obs: jax.Array, info: dict, normalizer: ObsNormalizer
+) -> tuple[Any, Any, RunningMeanStd, dict[str, jax.Array]]:
+    """One gradient step on a whole rollout segment (A2C, REINFORCE), then the observation statistics.
+
+    Args:
+        tx: the optimiser.
+        loss_fn: `(params, batch) -> (loss, metrics)`.
+        state: the agent state (`params`, `opt_state`, `obs_stats`).
+        batch: what `loss_fn` takes.
+        obs: `[T, B, ...]` the segment's observations (folded into the statistics when enabled).
+        info: the rollout's per-step env info (episode statistics).
+        normalizer: the agent's observation normaliser.
+
+    Returns:
+        `(params, opt_state, obs_stats, metrics)`, metrics with `grad_norm` and the episode statistics.
+    """
+    params, opt_state, metrics, grads = learn.gradient_step(tx, loss_fn, state.params, state.opt_state, batch)
+    obs_stats = normalizer.update(state.obs_stats, obs.reshape((-1, *obs.shape[2:])))
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics.update(rollout.episode_metrics(info))
+    return params, opt_state, obs_stats, metrics
 
 
 def make_policy_act(

@@ -166,14 +166,6 @@ def make_act(config: BCConfig) -> Callable[[Params, bool], Policy]:
     return lambda params, greedy: policy_act(network, params, greedy)
 
 
-SPEC = register_algorithm(
-    AlgoSpec(
-        "bc",
-        "Behaviour cloning (max log-likelihood of demonstrated actions); needs a dataset",
-        BCConfig,
-        BCHParams,
-        build,
-        ("discrete", "continuous"),
-    )
-)
+SUMMARY = "Behaviour cloning (max log-likelihood of demonstrated actions); needs a dataset"
+SPEC = register_algorithm(AlgoSpec("bc", SUMMARY, BCConfig, BCHParams, build, ("discrete", "continuous")))
 make_train, preset = SPEC.make_train, SPEC.preset

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,10 +36,10 @@ from purerl.agents.off_policy import (
     make_off_policy_algorithm,
 )
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.agents.value_based import LOSSES, QOptions, make_q_act, make_q_network
-from purerl.config import Flag, NonNegativeInt, Positive, PositiveInt, Range, Unit, one_of
+from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
+from purerl.config import Flag, NonNegativeInt, Positive, PositiveInt, Unit, UnitPositive, one_of
 from purerl.envs.core import Env
-from purerl.exploration import epsilon_greedy, linear_schedule
+from purerl.exploration import epsilon_greedy
 from purerl.loop import Algorithm
 from purerl.types import PRNGKey, Transition
 
@@ -87,15 +87,14 @@ class DQNHParams(NamedTuple):
         learning_rate: Adam step size.
         gamma: discount.
         tau: target update coefficient (1 = hard copy).
-        epsilon_start: exploration rate at the first step.
-        epsilon_end: exploration rate after the decay.
-        exploration_fraction: fraction of the run's env steps over which epsilon decays linearly.
+        epsilon_start, epsilon_end, exploration_fraction: the epsilon-greedy behaviour policy's linear
+            schedule (`value_based.exploration_epsilon`).
         max_grad_norm: global-norm gradient clipping.
     """
 
     learning_rate: Positive = 1.2e-3
     gamma: Unit = 0.99
-    tau: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.02
+    tau: UnitPositive = 0.02
     epsilon_start: Unit = 1.0
     epsilon_end: Unit = 0.01
     exploration_fraction: Unit = 0.2
@@ -239,12 +238,7 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
         return DQNLearner(params, params, optimizer(hparams).init(params), jnp.zeros((), jnp.int32))
 
     def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: DQNHParams) -> jax.Array:
-        epsilon = linear_schedule(
-            hparams.epsilon_start,
-            hparams.epsilon_end,
-            hparams.exploration_fraction * config.env_steps_run,
-            state.env_steps,
-        )
+        epsilon = exploration_epsilon(hparams, config, state.env_steps)
         return epsilon_greedy(key, network.apply(state.learner.params, obs), epsilon)
 
     def loss_fn(params, batch_and_target):
@@ -283,15 +277,6 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
     return make_off_policy_algorithm(config, env, env_params, learner)
 
 
-SPEC = register_algorithm(
-    AlgoSpec(
-        "dqn",
-        "Deep Q-Network with replay in the state; double-DQN target and dueling head as switches",
-        DQNConfig,
-        DQNHParams,
-        build,
-        ("discrete",),
-        PRESETS,
-    )
-)
+SUMMARY = "Deep Q-Network with replay in the state; double-DQN target and dueling head as switches"
+SPEC = register_algorithm(AlgoSpec("dqn", SUMMARY, DQNConfig, DQNHParams, build, ("discrete",), PRESETS))
 make_train, preset = SPEC.make_train, SPEC.preset

@@ -50,15 +50,10 @@ def build(config: ExpectedSARSAConfig, env: Any, env_params: Any) -> Any:
     return dqn.build(config, env, env_params, expected_sarsa_targets)
 
 
+SUMMARY = "Deep Expected SARSA: DQN with the epsilon-greedy expectation of the next action's value"
 SPEC = register_algorithm(
     AlgoSpec(
-        "expected_sarsa",
-        "Deep Expected SARSA: DQN with the epsilon-greedy expectation of the next action's value",
-        ExpectedSARSAConfig,
-        dqn.DQNHParams,
-        build,
-        ("discrete",),
-        dqn.PRESETS,
+        "expected_sarsa", SUMMARY, ExpectedSARSAConfig, dqn.DQNHParams, build, ("discrete",), dqn.PRESETS
     )
 )
 make_train, preset = SPEC.make_train, SPEC.preset

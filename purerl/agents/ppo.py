@@ -14,13 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from purerl import learn, returns, rollout
-from purerl.agents.actor_critic import (
-    ObsNormalizer,
-    PolicyOptions,
-    make_actor_critic,
-    make_policy_act,
-    make_training_env,
-)
+from purerl.agents import actor_critic
 from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.config import Flag, NonNegative, Positive, PositiveInt, Unit
@@ -34,9 +28,9 @@ from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(StepsConfig, PolicyOptions):
+class PPOConfig(StepsConfig, actor_critic.PolicyOptions):
     """Static PPO options; the environment, evaluation and network fields are `StepsConfig`'s and
-    `PolicyOptions`'. Defaults: the classic single-file JAX PPO setting for CartPole.
+    `actor_critic.PolicyOptions`'. Defaults: the classic single-file JAX PPO setting for CartPole.
 
     Attributes:
         num_envs: parallel environments per seed.
@@ -122,9 +116,9 @@ class PPOState(NamedTuple):
 def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     """PPO's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     spec = env.spec
-    train_env = make_training_env(env, config.normalize_reward)
-    network = make_actor_critic(spec, config)
-    norm = ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
+    train_env = actor_critic.make_training_env(env, config.normalize_reward)
+    network = actor_critic.make_actor_critic(spec, config)
+    norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     steps_per_update = config.steps_per_update
     grad_steps = config.num_epochs * config.num_minibatches
 
@@ -221,18 +215,13 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
         new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1, state.ref_params)
         return new_state, metrics
 
-    return Algorithm(init, update, make_policy_act(network, norm, config.eval_greedy), steps_per_update)
-
-
-SPEC = register_algorithm(
-    AlgoSpec(
-        "ppo",
-        "Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions",
-        PPOConfig,
-        PPOHParams,
-        build,
-        ("discrete", "continuous"),
-        PRESETS,
+    return Algorithm(
+        init, update, actor_critic.make_policy_act(network, norm, config.eval_greedy), steps_per_update
     )
+
+
+SUMMARY = "Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions"
+SPEC = register_algorithm(
+    AlgoSpec("ppo", SUMMARY, PPOConfig, PPOHParams, build, ("discrete", "continuous"), PRESETS)
 )
 make_train, preset = SPEC.make_train, SPEC.preset

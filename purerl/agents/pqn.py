@@ -25,10 +25,10 @@ import optax
 
 from purerl import learn, returns, rollout
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.agents.value_based import LOSSES, QOptions, make_q_act, make_q_network
+from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
 from purerl.config import Positive, PositiveInt, Sizes, Unit
 from purerl.envs.core import Env
-from purerl.exploration import epsilon_greedy, linear_schedule
+from purerl.exploration import epsilon_greedy
 from purerl.loop import Algorithm, StepsConfig
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
@@ -72,9 +72,8 @@ class PQNHParams(NamedTuple):
         learning_rate: Adam step size (initial value when `anneal_lr`).
         gamma: discount.
         q_lambda: trace decay of the Q(lambda) targets (0: one-step Q-learning, 1: Monte Carlo).
-        epsilon_start: exploration rate at the first step.
-        epsilon_end: exploration rate after the decay.
-        exploration_fraction: fraction of the run's env steps over which epsilon decays linearly.
+        epsilon_start, epsilon_end, exploration_fraction: the epsilon-greedy behaviour policy's linear
+            schedule (`value_based.exploration_epsilon`).
         max_grad_norm: global-norm gradient clipping.
     """
 
@@ -180,12 +179,7 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
 
     def update(key: PRNGKey, state: PQNState, hparams: PQNHParams):
         key_collect, key_learn = jax.random.split(key)
-        epsilon = linear_schedule(
-            hparams.epsilon_start,
-            hparams.epsilon_end,
-            hparams.exploration_fraction * config.env_steps_run,
-            state.env_steps,
-        )
+        epsilon = exploration_epsilon(hparams, config, state.env_steps)
 
         def policy(key, obs):
             return epsilon_greedy(key, network.apply(state.params, obs), epsilon), {}
@@ -220,15 +214,6 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
     return Algorithm(init, update, act, steps_per_update)
 
 
-SPEC = register_algorithm(
-    AlgoSpec(
-        "pqn",
-        "PQN: parallel Q(lambda) with LayerNorm, no replay buffer or target network",
-        PQNConfig,
-        PQNHParams,
-        build,
-        ("discrete",),
-        PRESETS,
-    )
-)
+SUMMARY = "PQN: parallel Q(lambda) with LayerNorm, no replay buffer or target network"
+SPEC = register_algorithm(AlgoSpec("pqn", SUMMARY, PQNConfig, PQNHParams, build, ("discrete",), PRESETS))
 make_train, preset = SPEC.make_train, SPEC.preset

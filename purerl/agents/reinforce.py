@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import learn, returns, rollout
-from purerl.agents.actor_critic import ObsNormalizer, PolicyOptions, make_actor_critic, make_policy_act
+from purerl.agents import actor_critic
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.config import AutoInt, Flag, NonNegative, Positive, PositiveInt, Unit, one_of
 from purerl.envs import make
@@ -66,9 +66,9 @@ def _episode_limit(env_name: str, env_kwargs: tuple[tuple[str, Any], ...]) -> in
 
 
 @dataclasses.dataclass(frozen=True)
-class ReinforceConfig(StepsConfig, PolicyOptions):
+class ReinforceConfig(StepsConfig, actor_critic.PolicyOptions):
     """Static REINFORCE options (environment, evaluation and network fields: `StepsConfig`,
-    `PolicyOptions`).
+    `actor_critic.PolicyOptions`).
 
     Attributes:
         num_envs: parallel environments per seed; one update uses `num_envs` segments.
@@ -242,8 +242,8 @@ def build(config: ReinforceConfig, env: Env, env_params: Any) -> Algorithm:
     """REINFORCE's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     spec = env.spec
     train_env = rollout.training_env(env)
-    network = make_actor_critic(spec, config)
-    norm = ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
+    network = actor_critic.make_actor_critic(spec, config)
+    norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     num_steps = config.segment_length
 
     def optimizer(hparams: ReinforceHParams) -> optax.GradientTransformation:
@@ -260,14 +260,13 @@ def build(config: ReinforceConfig, env: Env, env_params: Any) -> Algorithm:
 
     def loss_fn(params, batch, obs_stats, hparams):
         traj, mc_returns, valid = batch
-        pi, values = network.apply(params, norm(obs_stats, traj.obs))
-        flat = lambda x: x.reshape(-1)
+        log_prob, entropy, values = actor_critic.flat_policy_terms(network, norm, params, obs_stats, traj)
         return reinforce_loss(
-            flat(pi.log_prob(traj.action)),
-            flat(pi.entropy()),
-            flat(values) if config.baseline else None,
-            flat(mc_returns),
-            flat(valid),
+            log_prob,
+            entropy,
+            values if config.baseline else None,
+            mc_returns.reshape(-1),
+            valid.reshape(-1),
             hparams.ent_coef,
             hparams.vf_coef,
             config.normalize_advantages,
@@ -290,32 +289,22 @@ def build(config: ReinforceConfig, env: Env, env_params: Any) -> Algorithm:
         mc_returns, valid = monte_carlo_targets(
             traj.reward, traj.terminated, traj.truncated, hparams.gamma, next_values, config.segment_end
         )
-        params, opt_state, metrics, grads = learn.gradient_step(
-            optimizer(hparams),
-            lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams),
-            state.params,
-            state.opt_state,
-            (traj, mc_returns, valid),
+        loss = lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams)
+        batch = (traj, mc_returns, valid)
+        params, opt_state, obs_stats, metrics = actor_critic.segment_step(
+            optimizer(hparams), loss, state, batch, traj.obs, info, norm
         )
-        obs_stats = norm.update(state.obs_stats, traj.obs.reshape((-1, *traj.obs.shape[2:])))
-        metrics["grad_norm"] = optax.tree.norm(grads)
-        metrics.update(rollout.episode_metrics(info))
         return ReinforceState(params, opt_state, obs_stats, state.update_count + 1), metrics
 
     return Algorithm(
-        init, update, make_policy_act(network, norm, config.eval_greedy), config.steps_per_update
+        init, update, actor_critic.make_policy_act(network, norm, config.eval_greedy), config.steps_per_update
     )
 
 
+SUMMARY = "REINFORCE: Monte-Carlo policy gradient, optional learned baseline; discrete and continuous"
 SPEC = register_algorithm(
     AlgoSpec(
-        "reinforce",
-        "REINFORCE: Monte-Carlo policy gradient, optional learned baseline; discrete and continuous",
-        ReinforceConfig,
-        ReinforceHParams,
-        build,
-        ("discrete", "continuous"),
-        PRESETS,
+        "reinforce", SUMMARY, ReinforceConfig, ReinforceHParams, build, ("discrete", "continuous"), PRESETS
     )
 )
 make_train, preset = SPEC.make_train, SPEC.preset

@@ -22,23 +22,15 @@ evaluated with its deterministic action `squash(mean)`. The loop (replay, warm-u
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from purerl.agents.off_policy import (
-    ContinuousControlConfig,
-    OffPolicyLearner,
-    OffPolicyState,
-    bounded_action_box,
-    make_off_policy_algorithm,
-    one_step_target,
-    polyak_update,
-)
+from purerl.agents import off_policy
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import Flag, Positive, Range, Real, Unit
+from purerl.config import Flag, Positive, Real, Unit, UnitPositive
 from purerl.envs.core import Env
 from purerl.loop import Algorithm
 from purerl.losses import ensemble_td_loss
@@ -47,7 +39,7 @@ from purerl.types import PRNGKey, Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig(ContinuousControlConfig):
+class SACConfig(off_policy.ContinuousControlConfig):
     """Static SAC options: those of `OffPolicyConfig` plus the ones below. Validated on construction.
 
     Attributes:
@@ -89,13 +81,13 @@ class SACHParams(NamedTuple):
     critic_lr: Positive = 1e-3
     alpha_lr: Positive = 1e-3
     gamma: Unit = 0.99
-    tau: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.005
+    tau: UnitPositive = 0.005
     init_alpha: Positive = 1.0
     target_entropy_per_dim: Real = -1.0
 
 
 class SACLearnerState(NamedTuple):
-    """SAC's own part of the training state (`OffPolicyState.learner`).
+    """SAC's own part of the training state (`off_policy.OffPolicyState.learner`).
 
     Attributes:
         actor_params: policy parameters.
@@ -115,7 +107,7 @@ class SACLearnerState(NamedTuple):
 
 
 # The state `train` carries: the shared off-policy state with a `SACLearnerState` inside.
-SACState = OffPolicyState
+SACState = off_policy.OffPolicyState
 
 
 def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: jax.Array) -> jax.Array:
@@ -135,7 +127,7 @@ def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: 
 
 def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
     """SAC's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
-    space = bounded_action_box(env, "sac")
+    space = off_policy.bounded_action_box(env, "sac")
     action_dim = space.shape[0]
     actor = SquashedGaussianActor(
         action_dim,
@@ -167,7 +159,9 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
             alpha_tx.init(log_alpha),
         )
 
-    def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: SACHParams) -> jax.Array:
+    def explore(
+        key: PRNGKey, state: off_policy.OffPolicyState, obs: jax.Array, hparams: SACHParams
+    ) -> jax.Array:
         return actor.apply(state.learner.actor_params, obs).sample(key)
 
     def act(key: PRNGKey, ls: SACLearnerState, obs: jax.Array) -> jax.Array:
@@ -177,7 +171,7 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
         next_action, next_log_prob = actor.apply(ls.actor_params, batch.final_obs).sample_and_log_prob(key)
         next_q = critic.apply(ls.target_critic_params, batch.final_obs, next_action).min(axis=0)
         soft_value = next_q - jnp.exp(ls.log_alpha) * next_log_prob
-        target = one_step_target(batch.reward, batch.terminated, soft_value, hparams.gamma)
+        target = off_policy.one_step_target(batch.reward, batch.terminated, soft_value, hparams.gamma)
         q = critic.apply(critic_params, batch.obs, batch.action)
         return ensemble_td_loss(q, target), q.mean()
 
@@ -212,7 +206,7 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
         new = SACLearnerState(
             actor_params,
             critic_params,
-            polyak_update(ls.target_critic_params, critic_params, hparams.tau),
+            off_policy.polyak_update(ls.target_critic_params, critic_params, hparams.tau),
             log_alpha,
             actor_opt_state,
             critic_opt_state,
@@ -238,18 +232,10 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
         ls, metrics = jax.lax.scan(body, ls, (batches, jax.random.split(key, num_steps)))
         return ls, {k: v.mean() for k, v in metrics.items()}
 
-    learner = OffPolicyLearner(init, explore, act, learn)
-    return make_off_policy_algorithm(config, env, env_params, learner)
+    learner = off_policy.OffPolicyLearner(init, explore, act, learn)
+    return off_policy.make_off_policy_algorithm(config, env, env_params, learner)
 
 
-SPEC = register_algorithm(
-    AlgoSpec(
-        "sac",
-        "Soft Actor-Critic (twin critics, learned temperature); continuous actions",
-        SACConfig,
-        SACHParams,
-        build,
-        ("continuous",),
-    )
-)
+SUMMARY = "Soft Actor-Critic (twin critics, learned temperature); continuous actions"
+SPEC = register_algorithm(AlgoSpec("sac", SUMMARY, SACConfig, SACHParams, build, ("continuous",)))
 make_train, preset = SPEC.make_train, SPEC.preset

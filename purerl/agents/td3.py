@@ -21,23 +21,15 @@ max action" convention, so the defaults (0.1, 0.2, 0.5) carry over between envir
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from purerl.agents.off_policy import (
-    ContinuousControlConfig,
-    OffPolicyLearner,
-    OffPolicyState,
-    bounded_action_box,
-    make_off_policy_algorithm,
-    one_step_target,
-    polyak_update,
-)
+from purerl.agents import off_policy
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.config import NonNegative, Positive, PositiveInt, Range, Unit, check_divides
+from purerl.config import NonNegative, Positive, PositiveInt, Unit, UnitPositive, check_divides
 from purerl.envs.core import Env
 from purerl.loop import Algorithm
 from purerl.losses import ensemble_td_loss
@@ -46,7 +38,7 @@ from purerl.types import PRNGKey, Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class TD3Config(ContinuousControlConfig):
+class TD3Config(off_policy.ContinuousControlConfig):
     """Static TD3 options: those of `OffPolicyConfig` plus `policy_delay`. Validated on construction.
 
     Attributes:
@@ -79,14 +71,14 @@ class TD3HParams(NamedTuple):
     actor_lr: Positive = 1e-3
     critic_lr: Positive = 1e-3
     gamma: Unit = 0.99
-    tau: Annotated[float, Range(0.0, 1.0, low_open=True)] = 0.005
+    tau: UnitPositive = 0.005
     exploration_noise: NonNegative = 0.1
     policy_noise: NonNegative = 0.2
     noise_clip: NonNegative = 0.5
 
 
 class TD3LearnerState(NamedTuple):
-    """TD3's own part of the training state (`OffPolicyState.learner`).
+    """TD3's own part of the training state (`off_policy.OffPolicyState.learner`).
 
     Attributes:
         actor_params, critic_params: online parameters (critic leaves have a leading `[2]` axis).
@@ -103,7 +95,7 @@ class TD3LearnerState(NamedTuple):
 
 
 # The state `train` carries: the shared off-policy state with a `TD3LearnerState` inside.
-TD3State = OffPolicyState
+TD3State = off_policy.OffPolicyState
 
 
 def smoothed_target_action(
@@ -126,7 +118,7 @@ def smoothed_target_action(
 
 def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
     """TD3's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
-    space = bounded_action_box(env, "td3")
+    space = off_policy.bounded_action_box(env, "td3")
     low, high = space.low_array, space.high_array
     half_width = 0.5 * (high - low)
     actor = DeterministicActor(space.shape[0], space.low, space.high, config.hidden_sizes, config.activation)
@@ -150,7 +142,9 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
             critic_tx.init(critic_params),
         )
 
-    def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: TD3HParams) -> jax.Array:
+    def explore(
+        key: PRNGKey, state: off_policy.OffPolicyState, obs: jax.Array, hparams: TD3HParams
+    ) -> jax.Array:
         action = actor.apply(state.learner.actor_params, obs)
         noise = hparams.exploration_noise * half_width * jax.random.normal(key, action.shape)
         return jnp.clip(action + noise, low, high)
@@ -163,7 +157,7 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
         noise = hparams.policy_noise * half_width * jax.random.normal(key, target_action.shape)
         next_action = smoothed_target_action(target_action, noise, hparams.noise_clip * half_width, low, high)
         next_q = critic.apply(ls.target_critic_params, batch.final_obs, next_action).min(axis=0)
-        target = one_step_target(batch.reward, batch.terminated, next_q, hparams.gamma)
+        target = off_policy.one_step_target(batch.reward, batch.terminated, next_q, hparams.gamma)
         q = critic.apply(critic_params, batch.obs, batch.action)
         return ensemble_td_loss(q, target), q.mean()
 
@@ -195,8 +189,10 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
         ls = ls._replace(
             actor_params=actor_params,
             actor_opt_state=actor_opt_state,
-            target_actor_params=polyak_update(ls.target_actor_params, actor_params, hparams.tau),
-            target_critic_params=polyak_update(ls.target_critic_params, ls.critic_params, hparams.tau),
+            target_actor_params=off_policy.polyak_update(ls.target_actor_params, actor_params, hparams.tau),
+            target_critic_params=off_policy.polyak_update(
+                ls.target_critic_params, ls.critic_params, hparams.tau
+            ),
         )
         metrics = {k: v.mean() for k, v in critic_metrics.items()}
         return ls, {**metrics, "actor_loss": loss}
@@ -208,18 +204,10 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
         ls, metrics = jax.lax.scan(lambda s, x: delayed_group(s, x, hparams), ls, (grouped, keys))
         return ls, {k: v.mean() for k, v in metrics.items()}
 
-    learner = OffPolicyLearner(init, explore, act, learn)
-    return make_off_policy_algorithm(config, env, env_params, learner)
+    learner = off_policy.OffPolicyLearner(init, explore, act, learn)
+    return off_policy.make_off_policy_algorithm(config, env, env_params, learner)
 
 
-SPEC = register_algorithm(
-    AlgoSpec(
-        "td3",
-        "TD3: twin critics, target policy smoothing, delayed actor updates; continuous actions",
-        TD3Config,
-        TD3HParams,
-        build,
-        ("continuous",),
-    )
-)
+SUMMARY = "TD3: twin critics, target policy smoothing, delayed actor updates; continuous actions"
+SPEC = register_algorithm(AlgoSpec("td3", SUMMARY, TD3Config, TD3HParams, build, ("continuous",)))
 make_train, preset = SPEC.make_train, SPEC.preset

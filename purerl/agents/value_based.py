@@ -11,7 +11,7 @@ import jax
 
 from purerl.config import Activation, Flag, Unit, one_of
 from purerl.envs.core import EnvSpec
-from purerl.exploration import epsilon_greedy
+from purerl.exploration import epsilon_greedy, linear_schedule
 from purerl.loop import NetworkOptions
 from purerl.losses import huber_loss, mse_loss
 from purerl.networks import DiscreteQNetwork
@@ -52,6 +52,14 @@ def make_q_network(spec: EnvSpec, options: QOptions) -> DiscreteQNetwork:
         options.dueling,
         obs_ndim=len(spec.observation_space.shape),
     )
+
+
+def exploration_epsilon(hparams: Any, config: Any, env_steps: jax.Array) -> jax.Array:
+    """The behaviour policy's epsilon after `env_steps` steps: linear from `hparams.epsilon_start` (the
+    exploration rate at the first step) to `hparams.epsilon_end` over `hparams.exploration_fraction` of
+    the run's env steps, then constant at `epsilon_end`."""
+    duration = hparams.exploration_fraction * config.env_steps_run
+    return linear_schedule(hparams.epsilon_start, hparams.epsilon_end, duration, env_steps)
 
 
 def make_q_act(
