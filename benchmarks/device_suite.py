@@ -43,7 +43,7 @@ REQUIRED = [
     ("gymnax", "gymnax"),
 ]
 
-# The PPO Breakout-MinAtar setting of the suite: the defaults table's accelerator setting (MinAtar CNN,
+# The PPO Breakout-MinAtar setting of the suite: the MinAtar preset's accelerator setting (MinAtar CNN,
 # 64 envs x 128 steps, 4 epochs x 8 minibatches, lr 5e-4) at a budget of steps that fits the suite.
 BREAKOUT_ENV = "Breakout-MinAtar"
 RANDOM_POLICY_NOTE = (

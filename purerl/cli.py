@@ -3,6 +3,7 @@
 purerl train ppo --env CartPole-v1 --seeds 64 --total-timesteps 500000 --out runs/x
 purerl train ppo --env CartPole-v1 --set num_envs=8 --sweep learning_rate=1e-4,3e-4,1e-3
 purerl train ppo --env CartPole-v1 --seeds 4096 --out runs/x --resume     # continue after a kill
+purerl eval runs/x --episodes 100 --seeds 0,1                              # saved policies, fresh episodes
 purerl envs
 purerl algos
 

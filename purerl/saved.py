@@ -10,6 +10,7 @@ observation normalisation included). `evaluate_run` plays fresh episodes with th
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -107,6 +108,18 @@ def _final_states(out: Path, spec: Any, config: Any, hparams: Any, record: dict)
             "its states cannot be rebuilt by load_run"
         )
     checkpoints = Checkpoints(out, keep=1_000_000, read_only=True)
+    # orbax logs a warning for every read-only manager; reading a run read-only is the point here.
+    absl = logging.getLogger("absl")
+    quiet = logging.Filter()
+    quiet.filter = lambda record: "read only" not in record.getMessage()
+    absl.addFilter(quiet)
+    try:
+        return _restore_final(out, spec, config, hparams, record, checkpoints)
+    finally:
+        absl.removeFilter(quiet)
+
+
+def _restore_final(out: Path, spec: Any, config: Any, hparams: Any, record: dict, checkpoints: Any):
     steps = checkpoints.steps()
     if not steps:
         return None, 0, {}

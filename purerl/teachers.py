@@ -1,4 +1,4 @@
-"""Scripted, deliberately imperfect teachers: policies `(obs, key) -> action` to imitate.
+"""Scripted, deliberately imperfect teachers: policies `(key, obs) -> (action, {})` to imitate.
 
 A teacher is imperfect in two ways, because the two matter differently to imitation learning:
 
