@@ -107,13 +107,13 @@ def _final_states(out: Path, spec: Any, config: Any, hparams: Any, record: dict)
             f"{out} was trained from per-seed init_args (e.g. a dataset), which are not saved with the run; "
             "its states cannot be rebuilt by load_run"
         )
-    checkpoints = Checkpoints(out, keep=1_000_000, read_only=True)
-    # orbax logs a warning for every read-only manager; reading a run read-only is the point here.
+    # orbax warns about every read-only manager; reading a run read-only is the point here.
     absl = logging.getLogger("absl")
     quiet = logging.Filter()
-    quiet.filter = lambda record: "read only" not in record.getMessage()
+    quiet.filter = lambda r: "read only" not in r.getMessage() and "read_only" not in r.getMessage()
     absl.addFilter(quiet)
     try:
+        checkpoints = Checkpoints(out, keep=1_000_000, read_only=True)
         return _restore_final(out, spec, config, hparams, record, checkpoints)
     finally:
         absl.removeFilter(quiet)
