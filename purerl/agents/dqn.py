@@ -237,9 +237,9 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
         params = network.init(key, obs)
         return DQNLearner(params, params, optimizer(hparams).init(params), jnp.zeros((), jnp.int32))
 
-    def explore(key: PRNGKey, state: OffPolicyState, obs: jax.Array, hparams: DQNHParams) -> jax.Array:
-        epsilon = exploration_epsilon(hparams, config, state.env_steps)
-        return epsilon_greedy(key, network.apply(state.learner.params, obs), epsilon)
+    def explore(key: PRNGKey, ls: DQNLearner, env_steps: jax.Array, obs: jax.Array, hparams: DQNHParams):
+        epsilon = exploration_epsilon(hparams, config, env_steps)
+        return epsilon_greedy(key, network.apply(ls.params, obs), epsilon)
 
     def loss_fn(params, batch_and_target):
         batch, target_params, hparams = batch_and_target

@@ -159,10 +159,8 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
             alpha_tx.init(log_alpha),
         )
 
-    def explore(
-        key: PRNGKey, state: off_policy.OffPolicyState, obs: jax.Array, hparams: SACHParams
-    ) -> jax.Array:
-        return actor.apply(state.learner.actor_params, obs).sample(key)
+    def explore(key: PRNGKey, ls: SACLearnerState, env_steps: jax.Array, obs: jax.Array, hparams: SACHParams):
+        return actor.apply(ls.actor_params, obs).sample(key)
 
     def act(key: PRNGKey, ls: SACLearnerState, obs: jax.Array) -> jax.Array:
         return actor.apply(ls.actor_params, obs).mode()

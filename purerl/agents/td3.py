@@ -142,10 +142,8 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
             critic_tx.init(critic_params),
         )
 
-    def explore(
-        key: PRNGKey, state: off_policy.OffPolicyState, obs: jax.Array, hparams: TD3HParams
-    ) -> jax.Array:
-        action = actor.apply(state.learner.actor_params, obs)
+    def explore(key: PRNGKey, ls: TD3LearnerState, env_steps: jax.Array, obs: jax.Array, hparams: TD3HParams):
+        action = actor.apply(ls.actor_params, obs)
         noise = hparams.exploration_noise * half_width * jax.random.normal(key, action.shape)
         return jnp.clip(action + noise, low, high)
 
