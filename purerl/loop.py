@@ -141,6 +141,47 @@ class StepsConfig(TrainConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class RolloutConfig(StepsConfig):
+    """A run whose update collects `num_steps` steps in each of `num_envs` environments.
+
+    Attributes:
+        num_envs: parallel environments per seed.
+        num_steps: rollout length per environment per update.
+    """
+
+    num_envs: PositiveInt = 4
+    num_steps: PositiveInt = 128
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+
+@dataclasses.dataclass(frozen=True)
+class MinibatchConfig(RolloutConfig):
+    """A rollout learnt from in shuffled minibatch epochs (`learn.minibatch_epochs`).
+
+    Attributes:
+        num_epochs: passes over each rollout.
+        num_minibatches: minibatches per epoch; must divide `num_envs * num_steps`.
+    """
+
+    num_epochs: PositiveInt = 4
+    num_minibatches: PositiveInt = 4
+
+    def check(self) -> None:
+        if self.steps_per_update % self.num_minibatches:
+            raise ValueError(
+                f"{type(self).__name__}.num_minibatches={self.num_minibatches} must divide the batch "
+                f"num_envs * num_steps = {self.steps_per_update}"
+            )
+
+    @property
+    def grad_steps_per_update(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+
+@dataclasses.dataclass(frozen=True)
 class NetworkOptions:
     """The torso of an algorithm's networks.
 

@@ -31,7 +31,7 @@ from purerl.agents import actor_critic
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.config import Flag, NonNegative, NonNegativeInt, Positive, PositiveInt, Range, Unit, one_of
 from purerl.envs.core import Env
-from purerl.loop import Algorithm, StepsConfig
+from purerl.loop import Algorithm, RolloutConfig
 from purerl.losses import mse_loss, normalize, policy_gradient_loss
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
@@ -40,8 +40,8 @@ from purerl.types import Array, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class A2CConfig(StepsConfig, actor_critic.PolicyOptions):
-    """Static A2C options (environment, evaluation and network fields: `StepsConfig`, `PolicyOptions`).
+class A2CConfig(RolloutConfig, actor_critic.PolicyOptions):
+    """Static A2C options (environment, evaluation and network fields: `RolloutConfig`, `PolicyOptions`).
 
     Attributes:
         num_envs: parallel environments per seed.
@@ -68,10 +68,6 @@ class A2CConfig(StepsConfig, actor_critic.PolicyOptions):
                 f"A2CConfig.n_step must be an integer in [0, num_steps={self.num_steps}] (0 = num_steps), "
                 f"got {self.n_step!r}"
             )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
 
 
 class A2CHParams(NamedTuple):

@@ -30,7 +30,7 @@ from purerl import rollout
 from purerl.config import Activation, NonNegativeInt, PositiveInt, Sizes, one_of
 from purerl.envs import make
 from purerl.envs.core import Env
-from purerl.loop import Algorithm, StepsConfig
+from purerl.loop import Algorithm, RolloutConfig
 from purerl.replay import ReplayBuffer, replay_add_batch, replay_init, replay_sample
 from purerl.rollout import EnvBatch
 from purerl.spaces import Box
@@ -40,8 +40,9 @@ REPLAY_OBS_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "uint8": 
 
 
 @dataclasses.dataclass(frozen=True)
-class OffPolicyConfig(StepsConfig):
-    """Static options shared by the off-policy agents (environment and evaluation: `StepsConfig`).
+class OffPolicyConfig(RolloutConfig):
+    """Static options shared by the off-policy agents (environment, evaluation, envs and steps:
+    `RolloutConfig`).
 
     Attributes:
         num_envs: parallel environments per seed.
@@ -77,10 +78,6 @@ class OffPolicyConfig(StepsConfig):
                 f"{name}.learning_starts={self.learning_starts} is not below the run's "
                 f"{self.num_updates * self.steps_per_update} env steps: no gradient step would take effect"
             )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
 
 
 @dataclasses.dataclass(frozen=True)

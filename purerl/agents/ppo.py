@@ -17,9 +17,9 @@ from purerl import learn, returns, rollout
 from purerl.agents import actor_critic
 from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.config import Flag, NonNegative, Positive, PositiveInt, Unit
+from purerl.config import Flag, NonNegative, Positive, Unit
 from purerl.envs.core import Env
-from purerl.loop import Algorithm, StepsConfig
+from purerl.loop import Algorithm, MinibatchConfig
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
@@ -28,34 +28,15 @@ from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(StepsConfig, actor_critic.PolicyOptions):
-    """Static PPO options; the environment, evaluation and network fields are `StepsConfig`'s and
-    `actor_critic.PolicyOptions`'. Defaults: the classic single-file JAX PPO setting for CartPole.
+class PPOConfig(MinibatchConfig, actor_critic.PolicyOptions):
+    """Static PPO options: `MinibatchConfig`'s (environment, evaluation, envs, steps, epochs, minibatches),
+    `PolicyOptions`' and the one below. Defaults: the classic single-file JAX PPO setting for CartPole.
 
     Attributes:
-        num_envs: parallel environments per seed.
-        num_steps: rollout length per update.
-        num_epochs: passes over each rollout.
-        num_minibatches: minibatches per epoch; must divide `num_envs * num_steps`.
         normalize_reward: scale rewards by the running std of the discounted return.
     """
 
-    num_envs: PositiveInt = 4
-    num_steps: PositiveInt = 128
-    num_epochs: PositiveInt = 4
-    num_minibatches: PositiveInt = 4
     normalize_reward: Flag = False
-
-    def check(self) -> None:
-        if self.steps_per_update % self.num_minibatches:
-            raise ValueError(
-                f"PPOConfig.num_minibatches={self.num_minibatches} must divide the batch "
-                f"num_envs * num_steps = {self.steps_per_update}"
-            )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
 
 
 class PPOHParams(NamedTuple):
@@ -120,7 +101,7 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     network = actor_critic.make_actor_critic(spec, config)
     norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     steps_per_update = config.steps_per_update
-    grad_steps = config.num_epochs * config.num_minibatches
+    grad_steps = config.grad_steps_per_update
 
     def optimizer(hparams: PPOHParams):
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0

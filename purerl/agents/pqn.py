@@ -29,21 +29,17 @@ from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, mak
 from purerl.config import Positive, PositiveInt, Sizes, Unit
 from purerl.envs.core import Env
 from purerl.exploration import epsilon_greedy
-from purerl.loop import Algorithm, StepsConfig
+from purerl.loop import Algorithm, MinibatchConfig
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig(StepsConfig, QOptions):
-    """Static PQN options (environment, evaluation and network fields: `StepsConfig`, `QOptions`).
+class PQNConfig(MinibatchConfig, QOptions):
+    """Static PQN options (environment, evaluation and network fields: `MinibatchConfig`, `QOptions`).
     Defaults: tuned on CartPole-v1.
 
-    Attributes:
-        num_envs: parallel environments per seed.
-        num_steps: rollout length per update.
-        num_epochs: passes over each rollout.
-        num_minibatches: minibatches per epoch; must divide `num_envs * num_steps`.
+    `num_envs`, `num_steps`, `num_epochs` and `num_minibatches` are `MinibatchConfig`'s.
     """
 
     total_timesteps: PositiveInt = 250_000
@@ -52,17 +48,6 @@ class PQNConfig(StepsConfig, QOptions):
     num_steps: PositiveInt = 32
     num_epochs: PositiveInt = 2
     num_minibatches: PositiveInt = 4
-
-    def check(self) -> None:
-        if self.steps_per_update % self.num_minibatches:
-            raise ValueError(
-                f"PQNConfig.num_minibatches={self.num_minibatches} must divide the batch "
-                f"num_envs * num_steps = {self.steps_per_update}"
-            )
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
 
 
 class PQNHParams(NamedTuple):
@@ -159,7 +144,7 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
     network = make_q_network(env.spec, config)
     regression_loss = LOSSES[config.loss]
     steps_per_update = config.steps_per_update
-    grad_steps = config.num_epochs * config.num_minibatches
+    grad_steps = config.grad_steps_per_update
 
     def optimizer(hparams: PQNHParams) -> optax.GradientTransformation:
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
