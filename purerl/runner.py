@@ -152,7 +152,7 @@ def plan_runs(num_settings: int, num_seeds: int, num_devices: int, num_runs: int
     return RunLayout(num_settings, num_seeds, num_runs, run // num_seeds, run % num_seeds)
 
 
-def _to_result_layout(x: Any, layout: RunLayout, swept: bool) -> Any:
+def to_result_layout(x: Any, layout: RunLayout, swept: bool) -> Any:
     """`[num_runs, ...]` -> `[H, S, ...]` (sweep) or `[S, ...]`, dropping padding runs."""
     x = x[: layout.num_real]
     return x.reshape((layout.num_settings, layout.num_seeds, *x.shape[1:])) if swept else x
@@ -673,7 +673,7 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
             bar.close()
     run_seconds = time.perf_counter() - t_run
 
-    metrics = {k: _to_result_layout(v, layout, job.swept) for k, v in _concat(chunks).items()}
+    metrics = {k: to_result_layout(v, layout, job.swept) for k, v in _concat(chunks).items()}
     complete = next_block == agent.num_blocks
     env_steps_run = (next_block - start_block) * steps_per_block * layout.num_real
     summary = summarize(
@@ -711,7 +711,7 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
 def _state_out(state: Any, layout: RunLayout, swept: bool) -> Any:
     if layout.num_runs == layout.num_real and not swept:
         return state
-    return jax.tree.map(lambda x: _to_result_layout(x, layout, swept), state)
+    return jax.tree.map(lambda x: to_result_layout(x, layout, swept), state)
 
 
 def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from purerl import io, stats
+from purerl import io, runner, stats
 from purerl.results import CHECKPOINT_DIR
 
 EVAL_FILE = "eval.json"
@@ -137,16 +137,12 @@ def _restore_final(out: Path, spec: Any, config: Any, hparams: Any, record: dict
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1]), ("runs",))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
     state, _, _ = checkpoints.restore(step, sharding, state_aval, healthy_aval)
-    num_real = num_settings * record["num_seeds"]
-    shape = (num_settings, record["num_seeds"]) if record.get("sweep") is not None else (record["num_seeds"],)
-
-    def to_result(x):
-        x = np.asarray(jax.device_get(x)) if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
-        return x[:num_real].reshape((*shape, *x.shape[1:]))
-
-    metrics = checkpoints.read_metrics(step, num_runs)
-    metrics = {k: v[:num_real].reshape((*shape, *v.shape[1:])) for k, v in metrics.items()}
-    return jax.tree.map(to_result, state), step, metrics
+    # The runner's own mapping from the padded run axis to [(H,) S].
+    layout = runner.plan_runs(num_settings, record["num_seeds"], 1, num_runs)
+    swept = record.get("sweep") is not None
+    to_result = lambda x: runner.to_result_layout(x, layout, swept)
+    metrics = {k: to_result(v) for k, v in checkpoints.read_metrics(step, num_runs).items()}
+    return jax.tree.map(to_result, jax.device_get(state)), step, metrics
 
 
 def _key_data_aval() -> jax.ShapeDtypeStruct:
