@@ -52,7 +52,13 @@ def train(
         from purerl.cli import local_devices_for
 
         devices = local_devices_for(seeds * (len(settings) if settings else 1))
-    options = dict(run_options or {})
     return run(
-        config, hparams, seeds, seed=seed, sweep_settings=settings, out_dir=out, devices=devices, **options
+        config,
+        hparams,
+        seeds,
+        seed=seed,
+        sweep_settings=settings,
+        out_dir=out,
+        devices=devices,
+        **(run_options or {}),
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -258,7 +257,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     spec, overrides = parse_overrides(args.algo, args.env, args.set, args.total_timesteps)
     sweep = parse_sweep(spec, args.sweep)
-    num_runs = args.seeds * math.prod(len(v) for v in sweep.values())
     result = api.train(
         args.algo,
         args.env,
@@ -266,7 +264,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         sweep=sweep,
         out=args.out,
-        devices=_global_devices() if args.distributed else local_devices_for(num_runs),
+        devices=_global_devices() if args.distributed else None,  # None: api.train's local layout
         run_options={
             "num_chunks": args.chunks,
             "progress": not args.no_progress,
