@@ -110,6 +110,7 @@ def plot_learning_curve_panels(
     num_resamples: int = 500,
     confidence: float = 0.95,
     seed: int = 0,
+    axis_labels: Mapping[str, tuple[str, str]] | None = None,
 ) -> Path:
     """Like :func:`plot_learning_curves`, with one panel (axes) per entry of ``panels``, in a grid.
 
@@ -118,6 +119,7 @@ def plot_learning_curve_panels(
         path: PNG destination, written atomically.
         xlabel: x-axis label of every panel.
         ylabel: y-axis label of every panel.
+        axis_labels: panel title -> ``(xlabel, ylabel)`` for panels whose axes differ from the rest.
         num_columns: panels per row.
         num_resamples: bootstrap resamples per band.
         confidence: coverage of the bands.
@@ -131,7 +133,8 @@ def plot_learning_curve_panels(
     fig = Figure(figsize=(4.2 * num_columns, 3.4 * num_rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(num_rows, num_columns, squeeze=False)).reshape(-1)
     for ax, (title, curves) in zip(axes, panels.items(), strict=False):
-        _draw_curves(ax, curves, xlabel, ylabel, title, num_resamples, confidence, seed)
+        x_label, y_label = (axis_labels or {}).get(title, (xlabel, ylabel))
+        _draw_curves(ax, curves, x_label, y_label, title, num_resamples, confidence, seed)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     final = Path(path)

@@ -428,3 +428,72 @@ def probability_of_improvement(
     dist /= num_tasks
     low, high = _percentile_interval(dist, confidence)
     return float(point / num_tasks), float(low), float(high)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tests of directional claims
+
+
+def permutation_test(
+    x: ArrayLike, y: ArrayLike, paired: bool = False, num_resamples: int = 10_000, seed: int = 0
+) -> float:
+    """One-sided p-value of "X scores higher than Y on average", by a Monte Carlo permutation test.
+
+    The statistic is `mean(x) - mean(y)`. Unpaired, the null hypothesis is that X and Y are exchangeable:
+    the pooled scores are reshuffled into groups of the original sizes. Paired (`x[i]`, `y[i]` from one
+    seed, e.g. a fine-tuned policy and the policy it started from), the sign of each difference is flipped
+    at random. `p = (1 + #{resampled statistic >= observed}) / (1 + num_resamples)`, which is never 0 and
+    is a valid p-value for any number of resamples (Phipson & Smyth, 2010).
+
+    Args:
+        x: `[n]` scores of X.
+        y: `[m]` scores of Y (`m = n` when `paired`).
+        paired: resample sign flips of `x - y` instead of group labels.
+        num_resamples: Monte Carlo resamples.
+        seed: seed of `numpy.random.default_rng`.
+
+    Returns:
+        The p-value, a Python float in (0, 1].
+    """
+    a = np.asarray(x, dtype=np.float64).ravel()
+    b = np.asarray(y, dtype=np.float64).ravel()
+    _check_finite(a, "x")
+    _check_finite(b, "y")
+    if a.size == 0 or b.size == 0:
+        raise ValueError("permutation_test needs at least one score in x and in y.")
+    if paired and a.size != b.size:
+        raise ValueError(f"a paired test needs x and y of one length, got {a.size} and {b.size}.")
+    rng = np.random.default_rng(seed)
+    observed = a.mean() - b.mean()
+    if paired:
+        signs = rng.choice([-1.0, 1.0], size=(num_resamples, a.size))
+        resampled = (signs * (a - b)).mean(axis=1)
+    else:
+        pooled = np.concatenate([a, b])
+        order = rng.permuted(np.tile(pooled, (num_resamples, 1)), axis=1)
+        resampled = order[:, : a.size].mean(axis=1) - order[:, a.size :].mean(axis=1)
+    # A small tolerance so that ties with the observed value (common with 0/1 scores) count as ties.
+    exceed = np.sum(resampled >= observed - 1e-12 * max(1.0, abs(observed)))
+    return float((1 + exceed) / (1 + num_resamples))
+
+
+def holm(p_values: ArrayLike) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values for a family of claims (Holm, 1979).
+
+    The `i`-th smallest of `k` p-values is multiplied by `k - i + 1` (i from 1), made non-decreasing in
+    that order and capped at 1; a claim is accepted at level alpha when its adjusted p-value is <= alpha,
+    which controls the family-wise error rate at alpha.
+
+    Args:
+        p_values: `[k]` raw p-values.
+
+    Returns:
+        `[k]` adjusted p-values, in the input order.
+    """
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (p.size - np.arange(p.size))
+    adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out

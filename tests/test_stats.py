@@ -246,3 +246,25 @@ def test_plot_learning_curves_writes_png(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["curves.png"]
     with pytest.raises(ValueError, match="x \\[T\\]"):
         plots.plot_learning_curves({"bad": (x, y[:, :3])}, tmp_path / "bad.png")
+
+
+def test_holm_by_hand():
+    # Sorted 0.01, 0.02, 0.04 scaled by 3, 2, 1: 0.03, 0.04, 0.04 (monotone), returned in input order.
+    np.testing.assert_allclose(stats.holm([0.04, 0.01, 0.02]), [0.04, 0.03, 0.04])
+    np.testing.assert_allclose(stats.holm([0.5, 0.6]), [1.0, 1.0])
+
+
+def test_permutation_test_by_hand_and_direction():
+    # x = (1, 1), y = (0, 0): of the 6 equally likely splits of the pooled (1, 1, 0, 0) only the observed
+    # one reaches a difference of 1, so p -> 1/6 as resamples grow.
+    p = stats.permutation_test([1.0, 1.0], [0.0, 0.0], num_resamples=60_000)
+    assert abs(p - 1 / 6) < 0.01
+    # Paired sign flips of differences (1, 1, 1): only the all-plus flip reaches the mean, p -> 1/8.
+    p = stats.permutation_test([1.0, 2.0, 3.0], [0.0, 1.0, 2.0], paired=True, num_resamples=80_000)
+    assert abs(p - 1 / 8) < 0.01
+    rng = np.random.default_rng(0)
+    high, low = rng.normal(1.0, 1.0, 32), rng.normal(0.0, 1.0, 32)
+    assert stats.permutation_test(high, low) < 0.01
+    assert stats.permutation_test(low, high) > 0.9
+    with pytest.raises(ValueError, match="paired"):
+        stats.permutation_test([1.0], [1.0, 2.0], paired=True)

@@ -1,0 +1,1 @@
+"""Sequence tasks with verifiable rewards: word problems, a tiny transformer, SFT, GRPO and a reward model."""
