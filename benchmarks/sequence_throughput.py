@@ -8,14 +8,15 @@ at 1 and 16 seeds (one parameter set per seed, `vmap` over seeds in one jitted p
   tokens/s counts every generated position (eos is never forced: the untrained model rarely stops).
   "vs full" is the cached sampler's throughput over full recompute's: the median over alternating pairs
   of fresh processes (`--repeats`, at points of at most MAX_REPEATED_SEEDS seeds) with its range.
-- train step: one optax Adam step on the mean next-token cross-entropy of a `[64, 72]` batch
-  (`value_and_grad` through `logits`), in tokens/s (batch positions per second).
+- SFT and GRPO updates: one real update of `purerl.reasoning.sft` (32 fresh word problems with the
+  teacher's completions, one Adam step) and of `purerl.reasoning.grpo` (8 problems x 8 sampled
+  completions, verified, one Adam step), in trained tokens/s (`prompt + completion` positions).
 
 Compile time is excluded from throughput. Memory per seed is XLA's own accounting of the compiled
 program (`memory_analysis()`: arguments + outputs + temporaries - aliased) over the number of seeds,
 next to the analytic bytes of what a seed must hold (parameters, plus Adam's two moments or the KV
-cache). Each measured program is one function (`sampling_program`, `train_step_program`) returning a
-`Program`: swap in the real SFT/GRPO update there.
+cache). Each measured program is one function (`sampling_program`, `update_program`) returning a
+`Program`.
 
     python benchmarks/sequence_throughput.py             # full table, writes benchmarks/results/
     python benchmarks/sequence_throughput.py --quick     # tiny CPU smoke run (seconds)
@@ -38,8 +39,8 @@ from common import machine_facts, matmul_flops_per_second, peak_rss_mib, run_poi
 
 VOCAB, MAX_LEN = 48, 72
 EOS_ID, PAD_ID = 1, 0
-# Per-point workload: (batch, prompt length, new tokens, train sequence length), default and --quick.
-WORKLOADS = {"default": (64, 24, 48, 72), "quick": (8, 8, 8, 16)}
+# Sampler workload: (batch, prompt length, new tokens), default and --quick.
+WORKLOADS = {"default": (64, 24, 48), "quick": (8, 8, 8)}
 QUICK_MODEL = {"num_layers": 1, "d_model": 16, "num_heads": 2}
 # Sampler points of more seeds run one pair: full recompute at 16 seeds is ~35 s a call on 2 CPU cores.
 MAX_REPEATED_SEEDS = 1
@@ -86,7 +87,7 @@ def sampling_program(config, num_seeds: int, workload: tuple[int, ...], cached: 
 
     from purerl.reasoning.transformer import sample, sample_full_recompute
 
-    batch, prompt_len, new, _ = workload
+    batch, prompt_len, new = workload
     fn = sample if cached else sample_full_recompute
     prompts = jax.random.randint(jax.random.key(1), (batch, prompt_len), 2, config.vocab_size)
 
@@ -119,40 +120,38 @@ def _flops(config, context: float) -> float:
     return low + (config.flops_per_token(2) - low) * (context - 1)
 
 
-def train_step_program(config, num_seeds: int, workload: tuple[int, ...]) -> Program:
-    """One Adam step of mean next-token cross-entropy on a `[batch, seq_len]` batch, per seed."""
+def update_program(kind: str, num_seeds: int, quick: bool) -> Program:
+    """One real `sft` or `grpo` update per seed (the experiment's settings: SFT 32 prompts of fresh
+    teacher demonstrations; GRPO 8 prompts x 8 sampled completions, verified, one gradient step), on the
+    word-problem task. Tokens per call count the trained `prompt + completion` positions."""
     import jax
-    import jax.numpy as jnp
-    import optax
 
-    from purerl.reasoning.transformer import logits
+    from purerl.reasoning import grpo, sft
 
-    batch, _, _, seq_len = workload
-    optimizer = optax.adam(3e-4)
-    tokens = jax.random.randint(jax.random.key(3), (batch, seq_len), 0, config.vocab_size, jnp.int32)
-
-    def loss_fn(params, tokens):
-        logp = jax.nn.log_softmax(logits(params, config, tokens)[:, :-1], axis=-1)
-        return -jnp.take_along_axis(logp, tokens[:, 1:, None], -1).mean()
-
-    def one_seed(state, tokens):
-        params, opt_state = state
-        loss, grads = jax.value_and_grad(loss_fn)(params, tokens)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
-
-    params = _seed_params(config, num_seeds)
-    state = (params, jax.jit(jax.vmap(optimizer.init))(params))
-    program = jax.jit(jax.vmap(one_seed, in_axes=(0, None)), donate_argnums=0)
-    # Forward + backward ~ 3 forwards, at the causal average context.
-    flops = 3 * num_seeds * batch * seq_len * _flops(config, (seq_len + 1) / 2)
+    model = QUICK_MODEL if quick else {}
+    if kind == "sft":
+        config = sft.SFTConfig(batch_size=8 if quick else 32, **model)
+        algo, hparams, sequences = sft.build(config), sft.SFTHParams(), config.batch_size
+    else:
+        config = grpo.GRPOConfig(batch_size=2 if quick else 8, group_size=4 if quick else 8, **model)
+        algo, hparams = grpo.build(config), grpo.GRPOHParams()
+        sequences = config.batch_size * config.group_size
+    keys = jax.random.split(jax.random.key(0), num_seeds)
+    state = jax.jit(jax.vmap(lambda k: algo.init(k, hparams)))(keys)
+    program = jax.jit(jax.vmap(lambda k, s: algo.update(k, s, hparams)[0]), donate_argnums=1)
+    task = config.verifiable_task
+    context = task.prompt_length + task.completion_length
+    tokens = num_seeds * sequences * context
+    # Forward + backward ~ 3 forwards; GRPO also samples every completion (one more forward).
+    flops = (3 if kind == "sft" else 4) * tokens * _flops(config.model, (context + 1) / 2)
+    copies = 3 if kind == "sft" else 4  # params + Adam's two moments (+ GRPO's reference policy)
     return Program(
         fn=program,
-        args=(state, tokens),
-        advance=lambda args, out: (out[0], args[1]),
-        tokens_per_call=num_seeds * batch * seq_len,
+        args=(keys, state),
+        advance=lambda args, out: (args[0], out),
+        tokens_per_call=tokens,
         flops_per_call=flops,
-        state_bytes_per_seed=3 * 4 * config.num_params(),
+        state_bytes_per_seed=copies * 4 * config.model.num_params(),
     )
 
 
@@ -162,8 +161,8 @@ def run_point(kind: str, num_seeds: int, quick: bool, min_seconds: float) -> dic
 
     config = model_config(quick)
     workload = WORKLOADS["quick" if quick else "default"]
-    if kind == "train":
-        program = train_step_program(config, num_seeds, workload)
+    if kind in ("sft", "grpo"):
+        program = update_program(kind, num_seeds, quick)
     else:
         program = sampling_program(config, num_seeds, workload, cached=kind == "kv_cache")
     start = time.perf_counter()
@@ -271,7 +270,7 @@ def main() -> None:
     if out_path is None and not args.quick:
         out_path = f"benchmarks/results/sequence_throughput_{jax.default_backend()}.json"
     config = model_config(args.quick)
-    batch, prompt_len, new, seq_len = WORKLOADS["quick" if args.quick else "default"]
+    batch, prompt_len, new = WORKLOADS["quick" if args.quick else "default"]
     facts = machine_facts()
     peak = matmul_flops_per_second(256 if args.quick else 1024)
     rows: list[dict] = []
@@ -290,7 +289,8 @@ def main() -> None:
                 },
                 "workload": {
                     "sampling": f"{batch} prompts x {prompt_len} tokens, {new} new tokens, temperature 1",
-                    "train_step": f"adam, mean next-token cross-entropy over [{batch}, {seq_len}]",
+                    "sft_update": "one sft update: 32 word problems, teacher completions, adam step",
+                    "grpo_update": "one grpo update: 8 problems x 8 sampled completions, verifier, adam step",
                 },
                 "machine": facts,
                 "matmul_peak_flops_per_second": peak,
@@ -306,7 +306,8 @@ def main() -> None:
     for seeds in args.seeds:
         repeats = args.repeats if seeds <= MAX_REPEATED_SEEDS else 1
         point = measure_sampling_pairs(seeds, repeats, args.quick, args.min_seconds)
-        point["train_step"] = measure("train", seeds, args.quick, args.min_seconds)
+        point["sft_update"] = measure("sft", seeds, args.quick, args.min_seconds)
+        point["grpo_update"] = measure("grpo", seeds, args.quick, args.min_seconds)
         rows.append(point)
         write(complete=False)
 
@@ -321,7 +322,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
-        for name in ("kv_cache", "full_recompute", "train_step"):
+        for name in ("kv_cache", "full_recompute", "sft_update", "grpo_update"):
             r = row[name]
             ratio, spread, flops = "-", "-", r["model_flops_per_second"]
             if "ratio_to_full_recompute" in r:
