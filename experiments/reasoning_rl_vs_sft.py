@@ -496,7 +496,7 @@ def write_report(result: dict[str, Any], out_dir: Path, wall_seconds: float, qui
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    curves, arms, configs, flops = result["curves"], result["arms"], result["configs"], result["flops"]
+    curves, arms, flops = result["curves"], result["arms"], result["flops"]
     teacher = arms["teacher"]["test"]
     start = {"SFT": 0.0, "GRPO (scratch)": 0.0}
     training = {}
@@ -531,7 +531,6 @@ def plot(result: dict[str, Any], path: Path) -> None:
             titles[3]: ("GRPO update", "groups with any reward"),
         },
     )
-    del configs
 
 
 def main(argv: list[str] | None = None) -> None:
