@@ -162,6 +162,20 @@ def check_divides(obj: Any, numerator: str, denominator: str, numerator_value: i
         )
 
 
+def store_sorted_pairs(obj: Any, name: str) -> tuple[tuple[str, Any], ...]:
+    """Store field `name` of a frozen dataclass (a dict or `(name, value)` pairs, e.g. a factory's
+    options) back as sorted pairs, so equal options compare and hash equal; returns the pairs."""
+    value = getattr(obj, name)
+    try:
+        pairs = tuple(sorted(dict(value).items()))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{type(obj).__name__}.{name} must be a dict or (name, value) pairs, got {value!r}"
+        ) from None
+    object.__setattr__(obj, name, pairs)
+    return pairs
+
+
 def validate_hparams(hparams: Any) -> None:
     """Check every field (scalar or a stacked sweep array) against its annotated range, after the cast
     to float32, the dtype it is traced with: `1e39` (inf in float32) and `1e-50` (0) are rejected."""

@@ -42,6 +42,7 @@ from purerl.config import (
     Sizes,
     Torso,
     check_fields,
+    store_sorted_pairs,
     unknown_name_message,
 )
 from purerl.envs.core import Env
@@ -205,13 +206,7 @@ def _check_env(config: TrainConfig) -> None:
         raise ValueError(
             f"{name}.env_name: " + unknown_name_message("environment", str(config.env_name), registered())
         )
-    try:
-        pairs = tuple(sorted(dict(config.env_kwargs).items()))
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}.env_kwargs must be a dict or (name, value) pairs, got {config.env_kwargs!r}"
-        ) from None
-    object.__setattr__(config, "env_kwargs", pairs)
+    pairs = store_sorted_pairs(config, "env_kwargs")
     if pairs:
         try:
             make(config.env_name, **dict(pairs))

@@ -153,7 +153,7 @@ def build(config: GRPOConfig) -> Algorithm:
     def update(key: PRNGKey, state: GRPOState, hparams: GRPOHParams) -> tuple[GRPOState, dict]:
         problem_key, sample_key, epoch_key = jax.random.split(key, 3)
         problems = task.sample(problem_key, num_prompts, "train")
-        problems = jax.tree.map(lambda x: jnp.repeat(x, group, axis=0), problems)  # [B * G, ...]
+        problems = sequence.repeat_problems(problems, group)  # [B * G, ...]
         prompts = task.prompts(problems)
         samples = sequence.sample(sample_key, state.params, config, prompts)
         correct = task.verify(problems, samples.tokens)

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from purerl.config import AutoInt, PositiveInt, check_fields, one_of
+from purerl.config import AutoInt, PositiveInt, check_fields, one_of, store_sorted_pairs
 from purerl.loop import Agent, Algorithm, TrainOutput, eval_blocks, make_train_fn
 from purerl.reasoning import transformer
 from purerl.reasoning.tasks import VerifiableTask, make_task
@@ -54,14 +54,7 @@ class SequenceConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        try:
-            pairs = tuple(sorted(dict(self.task_kwargs).items()))
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{type(self).__name__}.task_kwargs must be a dict or (name, value) pairs, "
-                f"got {self.task_kwargs!r}"
-            ) from None
-        object.__setattr__(self, "task_kwargs", pairs)
+        store_sorted_pairs(self, "task_kwargs")
         _ = self.verifiable_task, self.model  # building them validates the task and network options
         if self.eval_every > self.num_updates:
             raise ValueError(
@@ -173,6 +166,11 @@ def completion_logprobs(
     return jnp.take_along_axis(logp, completions[..., None], axis=-1)[..., 0]
 
 
+def repeat_problems(problems: Any, times: int) -> Any:
+    """Each problem `times` times in a row (`[N, ...] -> [N * times, ...]`): groups of samples."""
+    return jax.tree.map(lambda x: jnp.repeat(x, times, axis=0), problems)
+
+
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     """Mean of `x` over the entries where `mask` is 1 (0 when the mask is empty)."""
     return (x * mask).sum() / jnp.maximum(mask.sum(), 1.0)
@@ -234,7 +232,7 @@ def pass_at_k_curve(
     task = config.verifiable_task
     problem_key, sample_key = jax.random.split(key)
     problems = task.sample(problem_key, num_problems, split)
-    repeated = jax.tree.map(lambda x: jnp.repeat(x, num_samples, axis=0), problems)
+    repeated = repeat_problems(problems, num_samples)
     completions = sample(sample_key, params, config, task.prompts(repeated)).tokens
     num_correct = task.verify(repeated, completions).reshape(num_problems, num_samples).sum(-1)
     return jnp.stack([pass_at_k(num_correct, num_samples, k).mean() for k in ks])
