@@ -1,15 +1,18 @@
-"""Exploration helpers shared by value-based agents: epsilon-greedy action selection and schedules."""
+"""Exploration helpers shared by agents: epsilon-greedy action selection and schedules, and the random
+network distillation bonus."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
+from purerl.normalization import RunningMeanStd
 from purerl.types import PRNGKey
 
-__all__ = ["epsilon_greedy", "linear_schedule"]
+__all__ = ["RND", "RNDState", "epsilon_greedy", "linear_schedule"]
 
 
 def linear_schedule(start: Any, end: Any, duration: Any, count: Any) -> jax.Array:
@@ -50,3 +53,72 @@ def epsilon_greedy(key: PRNGKey, q_values: jax.Array, epsilon: Any) -> jax.Array
     random = jax.random.randint(key_action, batch_shape, 0, q_values.shape[-1], dtype=jnp.int32)
     explore = jax.random.uniform(key_explore, batch_shape) < epsilon
     return jnp.where(explore, random, greedy)
+
+
+class RNDState(NamedTuple):
+    """Random network distillation's part of an agent state.
+
+    Attributes:
+        predictor: params of the trained predictor network.
+        target: params of the fixed, randomly initialised target network.
+        opt_state: the predictor's optimiser state.
+        bonus_stats: running moments of the raw bonus (a scalar `RunningMeanStd`), to scale it.
+    """
+
+    predictor: Any
+    target: Any
+    opt_state: Any
+    bonus_stats: RunningMeanStd
+
+
+class RND(NamedTuple):
+    """Random network distillation (Burda, Edwards, Storkey & Klimov, 2018, "Exploration by random
+    network distillation") as pure functions.
+
+    The novelty of an observation `s` is the error of a predictor trained to match a fixed random
+    network on the states seen so far: `b(s) = ||f_pred(s) - f_target(s)||^2`, large on rarely visited
+    states and shrinking as they are revisited. An agent adds `coef * b(s') / std(b)` to the reward of
+    the transition into `s'`, with `std(b)` the running std of the raw bonus (the paper scales by the
+    std of intrinsic *returns*; scaling by the bonus itself keeps one statistic and the same invariance
+    to the bonus' magnitude). Observations are used raw (the paper whitens them; DeepSea's one-hot grids
+    need no whitening).
+
+    Attributes:
+        network: the torso shared by predictor and target (`[..., *obs_shape] -> [..., D]`).
+        tx: the predictor's optimiser.
+    """
+
+    network: Any
+    tx: optax.GradientTransformation
+
+    def init(self, key: PRNGKey, obs: jax.Array) -> RNDState:
+        """A fresh predictor and target for observations like `obs` `[B, *obs_shape]`."""
+        key_pred, key_target = jax.random.split(key)
+        predictor = self.network.init(key_pred, obs)
+        return RNDState(
+            predictor, self.network.init(key_target, obs), self.tx.init(predictor), RunningMeanStd.create(())
+        )
+
+    def bonus(self, state: RNDState, obs: jax.Array) -> jax.Array:
+        """Raw novelty `[...]` of observations `[..., *obs_shape]`."""
+        error = self.network.apply(state.predictor, obs) - self.network.apply(state.target, obs)
+        return jnp.sum(jnp.square(error), axis=-1)
+
+    def intrinsic_reward(self, state: RNDState, obs: jax.Array) -> tuple[jax.Array, RNDState]:
+        """Scaled bonus `b(s) / std(b)` of a batch `[N, *obs_shape]` (`[N]`), the statistics updated first."""
+        raw = self.bonus(state, obs)
+        stats = state.bonus_stats.update_batch(raw)
+        return raw / jnp.sqrt(stats.var + 1e-8), state._replace(bonus_stats=stats)
+
+    def learn(self, state: RNDState, obs: jax.Array) -> tuple[RNDState, dict[str, jax.Array]]:
+        """One predictor step on the mean bonus of a batch `[N, *obs_shape]` (the regression loss)."""
+
+        def loss(predictor):
+            value = jnp.mean(self.bonus(state._replace(predictor=predictor), obs))
+            return value, {"rnd_loss": value}
+
+        grads, metrics = jax.grad(loss, has_aux=True)(state.predictor)
+        updates, opt_state = self.tx.update(grads, state.opt_state, state.predictor)
+        return state._replace(
+            predictor=optax.apply_updates(state.predictor, updates), opt_state=opt_state
+        ), metrics

@@ -42,6 +42,7 @@ from purerl.config import (
     Sizes,
     Torso,
     check_fields,
+    one_of,
     store_sorted_pairs,
     unknown_name_message,
 )
@@ -68,6 +69,9 @@ class TrainConfig:
         env_name: registered environment name.
         env_kwargs: static options of the environment's factory as `(name, value)` pairs (a dict is
             accepted and stored as sorted pairs), e.g. `{"length": 8}` for `CombinationLock-v0`.
+        env_params: "default" (every seed plays the factory's params) or "sampled" (every seed draws
+            its own problem, e.g. a DeepSea action mapping or a bandit's arms, from its key with the
+            env's registered sampler; its evaluation episodes play the same problem).
         eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
         eval_episodes: evaluation episodes per evaluation.
         eval_greedy: evaluate the policy's mode (greedy action) rather than samples.
@@ -76,6 +80,7 @@ class TrainConfig:
 
     env_name: str = "CartPole-v1"
     env_kwargs: tuple[tuple[str, Any], ...] = ()
+    env_params: one_of("default", "sampled") = "default"
     eval_every: AutoInt = 0
     eval_episodes: PositiveInt = 16
     eval_greedy: Flag = True
@@ -200,6 +205,7 @@ class NetworkOptions:
 def _check_env(config: TrainConfig) -> None:
     """`env_name` is registered and `env_kwargs` (stored back as sorted pairs) fit its factory."""
     from purerl.envs import make, registered
+    from purerl.envs.registry import params_sampler
 
     name = type(config).__name__
     if not isinstance(config.env_name, str) or config.env_name not in registered():
@@ -207,6 +213,11 @@ def _check_env(config: TrainConfig) -> None:
             f"{name}.env_name: " + unknown_name_message("environment", str(config.env_name), registered())
         )
     pairs = store_sorted_pairs(config, "env_kwargs")
+    if config.env_params == "sampled" and params_sampler(config.env_name) is None:
+        raise ValueError(
+            f"{name}.env_params='sampled' needs an env with a params sampler; {config.env_name} has "
+            "fixed params (use 'default')"
+        )
     if pairs:
         try:
             make(config.env_name, **dict(pairs))
@@ -317,17 +328,67 @@ def make_env(config: TrainConfig, algo: str, action_spaces: tuple[str, ...]) -> 
 def make_agent(spec: AlgoSpec, config: TrainConfig) -> Agent:
     """Build the environment, the algorithm on it, and its evaluation and block schedule."""
     env, env_params = make_env(config, spec.name, spec.action_spaces)
-    algo: Algorithm = spec.build(config, env, env_params)
     eval_every, num_blocks = eval_blocks(config.num_updates, config.eval_every)
     max_steps = config.eval_max_steps or env.spec.max_episode_steps
 
-    def evaluate(key: PRNGKey, state: Any, hparams: Any) -> dict[str, jax.Array]:
-        def policy(key, obs):
-            return algo.act(key, state, obs), {}
+    def on(env_params: Any) -> tuple[Algorithm, Callable]:
+        algo: Algorithm = spec.build(config, env, env_params)
 
-        return rollout.evaluate(key, env, env_params, policy, config.eval_episodes, max_steps)
+        def evaluate(key: PRNGKey, state: Any, hparams: Any) -> dict[str, jax.Array]:
+            def policy(key, obs):
+                return algo.act(key, state, obs), {}
 
-    return Agent(algo.init, algo.update, evaluate, num_blocks, eval_every, algo.steps_per_update, algo.act)
+            return rollout.evaluate(key, env, env_params, policy, config.eval_episodes, max_steps)
+
+        return algo, evaluate
+
+    if config.env_params == "default":
+        algo, evaluate = on(env_params)
+        return Agent(
+            algo.init, algo.update, evaluate, num_blocks, eval_every, algo.steps_per_update, algo.act
+        )
+    return _per_seed_params_agent(config, on, num_blocks, eval_every, on(env_params)[0].steps_per_update)
+
+
+class SampledParamsState(NamedTuple):
+    """The state of a run whose seeds draw their own env params (`env_params="sampled"`).
+
+    Attributes:
+        env_params: this seed's env params (drawn once, at init, from its key).
+        inner: the algorithm's state.
+    """
+
+    env_params: Any
+    inner: Any
+
+
+def _per_seed_params_agent(
+    config: TrainConfig, on: Callable, num_blocks: int, eval_every: int, steps_per_update: int
+) -> Agent:
+    """An `Agent` whose state carries its own env params: the algorithm is rebuilt on them (at trace time,
+    closures over traced params) inside every function, so vmapping over seeds vmaps over problems and
+    checkpoints, resumption and saved runs keep each seed's problem with its state."""
+    from purerl.envs.registry import params_sampler
+
+    sampler = params_sampler(config.env_name)
+    static = dict(config.env_kwargs)
+
+    def init(key: PRNGKey, hparams: Any, *init_args: Any) -> SampledParamsState:
+        key_params, key_init = jax.random.split(key)
+        env_params = sampler(key_params, **static)
+        return SampledParamsState(env_params, on(env_params)[0].init(key_init, hparams, *init_args))
+
+    def update(key: PRNGKey, state: SampledParamsState, hparams: Any):
+        inner, metrics = on(state.env_params)[0].update(key, state.inner, hparams)
+        return SampledParamsState(state.env_params, inner), metrics
+
+    def evaluate(key: PRNGKey, state: SampledParamsState, hparams: Any) -> dict[str, jax.Array]:
+        return on(state.env_params)[1](key, state.inner, hparams)
+
+    def act(key: PRNGKey, state: SampledParamsState, obs: jax.Array) -> jax.Array:
+        return on(state.env_params)[0].act(key, state.inner, obs)
+
+    return Agent(init, update, evaluate, num_blocks, eval_every, steps_per_update, act)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -68,14 +68,20 @@ def collect(
 
 
 def episode_metrics(info: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    """Mean return and length of the episodes that ended inside a rollout (0 if none did)."""
+    """Mean return and length of the episodes that ended inside a rollout (0 if none did), their count,
+    and the rollout's total of every `event_*` entry an env puts in `info` (per-step event indicators,
+    e.g. DeepSea's `event_treasure`), so counts of rare events survive the per-update averaging."""
     done = info["episode_done"].astype(jnp.float32)
     count = done.sum()
     denom = jnp.maximum(count, 1.0)
+    events = {
+        name: value.astype(jnp.float32).sum() for name, value in info.items() if name.startswith("event_")
+    }
     return {
         "episode_return": (info["episode_return"] * done).sum() / denom,
         "episode_length": (info["episode_length"] * done).sum() / denom,
         "episodes": count,
+        **events,
     }
 
 

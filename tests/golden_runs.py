@@ -25,36 +25,111 @@ def _cases() -> dict[str, tuple[str, Any, Any, tuple]]:
 
     tiny_eval = {"eval_every": 2, "eval_episodes": 2, "eval_max_steps": 10}
     off = {
-        "env_name": "Pendulum-v1", "total_timesteps": 48, "num_envs": 2, "num_steps": 1, "gradient_steps": 2,
-        "batch_size": 8, "buffer_size": 64, "learning_starts": 16, "random_steps": 16, "hidden_sizes": (8,),
+        "env_name": "Pendulum-v1",
+        "total_timesteps": 48,
+        "num_envs": 2,
+        "num_steps": 1,
+        "gradient_steps": 2,
+        "batch_size": 8,
+        "buffer_size": 64,
+        "learning_starts": 16,
+        "random_steps": 16,
+        "hidden_sizes": (8,),
         **tiny_eval,
     }
     demo_obs = jax.random.normal(jax.random.key(7), (NUM_SEEDS, 32, 4))
     demo_action = (demo_obs[..., 0] > 0).astype(np.int32)
     return {
-        "ppo_cartpole": ("ppo", ppo.PPOConfig(
-            num_envs=2, num_steps=8, total_timesteps=128, num_epochs=2, num_minibatches=2, hidden_sizes=(8,),
-            **tiny_eval), ppo.PPOHParams(), ()),
-        "ppo_pendulum_norm": ("ppo", ppo.PPOConfig(
-            env_name="Pendulum-v1", num_envs=2, num_steps=8, total_timesteps=128, num_epochs=2,
-            num_minibatches=2, hidden_sizes=(8,), normalize_obs=True, normalize_reward=True, **tiny_eval),
-            ppo.PPOHParams(), ()),
-        "reinforce": ("reinforce", reinforce.ReinforceConfig(
-            num_envs=2, num_steps=16, total_timesteps=128, hidden_sizes=(8,), **tiny_eval),
-            reinforce.ReinforceHParams(), ()),
-        "a2c_nstep": ("a2c", a2c.A2CConfig(
-            num_envs=2, num_steps=5, total_timesteps=100, advantage="nstep", hidden_sizes=(8,), **tiny_eval),
-            a2c.A2CHParams(), ()),
-        "dqn": ("dqn", dqn.DQNConfig(
-            num_envs=2, num_steps=4, total_timesteps=96, gradient_steps=2, batch_size=8,
-            buffer_size=64, learning_starts=16, hidden_sizes=(8,), **tiny_eval), dqn.DQNHParams(), ()),
-        "pqn": ("pqn", pqn.PQNConfig(
-            num_envs=4, num_steps=4, total_timesteps=128, num_epochs=2, num_minibatches=2, hidden_sizes=(8,),
-            **tiny_eval), pqn.PQNHParams(), ()),
+        "ppo_cartpole": (
+            "ppo",
+            ppo.PPOConfig(
+                num_envs=2,
+                num_steps=8,
+                total_timesteps=128,
+                num_epochs=2,
+                num_minibatches=2,
+                hidden_sizes=(8,),
+                **tiny_eval,
+            ),
+            ppo.PPOHParams(),
+            (),
+        ),
+        "ppo_pendulum_norm": (
+            "ppo",
+            ppo.PPOConfig(
+                env_name="Pendulum-v1",
+                num_envs=2,
+                num_steps=8,
+                total_timesteps=128,
+                num_epochs=2,
+                num_minibatches=2,
+                hidden_sizes=(8,),
+                normalize_obs=True,
+                normalize_reward=True,
+                **tiny_eval,
+            ),
+            ppo.PPOHParams(),
+            (),
+        ),
+        "reinforce": (
+            "reinforce",
+            reinforce.ReinforceConfig(
+                num_envs=2, num_steps=16, total_timesteps=128, hidden_sizes=(8,), **tiny_eval
+            ),
+            reinforce.ReinforceHParams(),
+            (),
+        ),
+        "a2c_nstep": (
+            "a2c",
+            a2c.A2CConfig(
+                num_envs=2,
+                num_steps=5,
+                total_timesteps=100,
+                advantage="nstep",
+                hidden_sizes=(8,),
+                **tiny_eval,
+            ),
+            a2c.A2CHParams(),
+            (),
+        ),
+        "dqn": (
+            "dqn",
+            dqn.DQNConfig(
+                num_envs=2,
+                num_steps=4,
+                total_timesteps=96,
+                gradient_steps=2,
+                batch_size=8,
+                buffer_size=64,
+                learning_starts=16,
+                hidden_sizes=(8,),
+                **tiny_eval,
+            ),
+            dqn.DQNHParams(),
+            (),
+        ),
+        "pqn": (
+            "pqn",
+            pqn.PQNConfig(
+                num_envs=4,
+                num_steps=4,
+                total_timesteps=128,
+                num_epochs=2,
+                num_minibatches=2,
+                hidden_sizes=(8,),
+                **tiny_eval,
+            ),
+            pqn.PQNHParams(),
+            (),
+        ),
         "sac": ("sac", sac.SACConfig(**off), sac.SACHParams(), ()),
         "td3": ("td3", td3.TD3Config(**off), td3.TD3HParams(), ()),
-        "bc": ("bc", bc.BCConfig(num_updates=8, batch_size=8, hidden_sizes=(8,), **tiny_eval),
-               bc.BCHParams(), (bc.BCData(demo_obs, demo_action),)),
+        "bc": (
+            "bc",
+            bc.BCConfig(num_updates=8, batch_size=8, hidden_sizes=(8,), **tiny_eval),
+            bc.BCHParams(),
+            (bc.BCData(demo_obs, demo_action),),
+        ),
     }
 
 
@@ -86,6 +161,31 @@ def case_names() -> list[str]:
     return list(_cases())
 
 
+FINGERPRINT_FILE = GOLDEN_DIR / "machine.txt"
+
+
+def machine_fingerprint() -> str:
+    """What decides the bits XLA's CPU code produces: the jax version and the CPU's model and features.
+    Float reductions differ in their last bits between CPUs with other vector units (measured: every
+    case differs by 1e-6..1e-2 relative between two 2-core machines), so bits are comparable only on
+    the machine class that recorded them."""
+    import hashlib
+    import platform
+
+    import jax
+
+    try:
+        cpu = [
+            line
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith(("model name", "flags"))
+        ]
+    except OSError:
+        cpu = [platform.processor()]
+    digest = hashlib.sha256("\n".join(sorted(set(cpu))).encode()).hexdigest()[:16]
+    return f"jax {jax.__version__}, {platform.machine()}, cpu {digest}"
+
+
 if __name__ == "__main__":
     # The test suite's XLA options (tests/conftest.py), so that recorded and checked bits come from the
     # same compiler pipeline.
@@ -96,6 +196,7 @@ if __name__ == "__main__":
         sys.exit("usage: python tests/golden_runs.py --write [CASE ...]   (default: every case)")
     GOLDEN_DIR.mkdir(exist_ok=True)
     chosen = [a for a in sys.argv[1:] if a != "--write"] or case_names()
+    FINGERPRINT_FILE.write_text(machine_fingerprint() + "\n")
     for name in chosen:
         arrays = run_case(name)
         np.savez(GOLDEN_DIR / f"{name}.npz", **arrays)

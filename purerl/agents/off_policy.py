@@ -6,7 +6,10 @@ One `update` of an off-policy agent:
 1. collect `num_steps` steps in each of `num_envs` environments, with uniformly random actions while
    fewer than `random_steps` environment steps have been taken (the warm-up that fills the buffer
    with broad data), with the learner's exploration policy afterwards;
-2. write those `num_envs * num_steps` transitions into the replay buffer (a pytree in the state);
+2. let the learner `observe` the fresh rollout (optional: e.g. bootstrapped DQN resamples the head an
+   environment follows when its episode ends, and draws per-transition bootstrap masks), then write
+   those `num_envs * num_steps` transitions, with the extras `observe` returned, into the replay
+   buffer (a pytree in the state);
 3. take `gradient_steps` learner steps on minibatches sampled uniformly from the buffer. Until
    `learning_starts` environment steps have been taken the learner's new state is discarded with a
    `jnp.where` mask, not a `lax.cond`: under `vmap` over seeds a `cond` with a batched predicate
@@ -103,7 +106,7 @@ class OffPolicyState(NamedTuple):
 
     Attributes:
         learner: the algorithm's own state (parameters, target parameters, optimiser states).
-        buffer: replay buffer of `Transition`s (no `extras`).
+        buffer: replay buffer of `Transition`s, with the `extras` of `OffPolicyLearner.observe`.
         envs: the `num_envs` training environments.
         env_steps: int32 scalar, environment steps taken so far (all environments together).
     """
@@ -127,12 +130,18 @@ class OffPolicyLearner(NamedTuple):
         act: `(key, learner_state, obs [B, ...]) -> action [B, ...]`, the evaluation policy.
         learn: `(key, learner_state, batches, hparams) -> (learner_state, metrics)`; `batches` is a
             `Transition` with leaves `[gradient_steps, batch_size, ...]`, metrics a dict of scalars.
+        observe: optional `(key, learner_state, transitions [T, B], hparams) -> (learner_state, extras)`,
+            called on
+            every fresh rollout (also before `learning_starts`: its state change is never masked);
+            `extras` (a dict of `[T, B, ...]` arrays) is stored with the transitions and comes back in
+            `batches.extras`. None: nothing to observe, no extras.
     """
 
     init: Callable[[PRNGKey, jax.Array, jax.Array, Any], Any]
     explore: Callable[[PRNGKey, Any, jax.Array, jax.Array, Any], jax.Array]
     act: Callable[[PRNGKey, Any, jax.Array], jax.Array]
     learn: Callable[[PRNGKey, Any, Transition, Any], tuple[Any, dict[str, jax.Array]]]
+    observe: Callable[[PRNGKey, Any, Transition, Any], tuple[Any, dict[str, jax.Array]]] | None = None
 
 
 def one_step_target(
@@ -191,19 +200,31 @@ def make_off_policy_algorithm(
         low, high = space.low_array, space.high_array
         uniform = lambda key, shape: jax.random.uniform(key, shape, jnp.float32, low, high)
 
+    def observe(key: PRNGKey, learner_state: Any, traj: Transition, hparams: Any):
+        if learner.observe is None:
+            return learner_state, {}
+        return learner.observe(key, learner_state, traj, hparams)
+
     def init(key: PRNGKey, hparams: Any) -> OffPolicyState:
         key_env, key_learner = jax.random.split(key)
         envs = rollout.reset_batch(key_env, train_env, env_params, config.num_envs)
         example_action = jnp.zeros((config.num_envs, *action_shape), action_dtype)
+        learner_state = learner.init(key_learner, envs.obs, example_action, hparams)
+        flags = jnp.zeros((1, config.num_envs), bool)
+        rewards = jnp.zeros((1, config.num_envs), jnp.float32)
+        traj = Transition(envs.obs[None], example_action[None], rewards, flags, flags, envs.obs[None], {})
+        # The shapes of the extras `observe` stores (its outputs here are otherwise discarded).
+        extras = jax.eval_shape(observe, key_learner, learner_state, traj, hparams)[1]
         obs = envs.obs[0].astype(store_dtype)
         flag = jnp.zeros((), bool)
-        example = Transition(obs, example_action[0], jnp.zeros((), jnp.float32), flag, flag, obs, {})
+        example_extras = {name: jnp.zeros(x.shape[2:], x.dtype) for name, x in extras.items()}
+        example = Transition(obs, example_action[0], rewards[0, 0], flag, flag, obs, example_extras)
         buffer = replay_init(example, config.buffer_size)
-        learner_state = learner.init(key_learner, envs.obs, example_action, hparams)
         return OffPolicyState(learner_state, buffer, envs, jnp.zeros((), jnp.int32))
 
     def update(key: PRNGKey, state: OffPolicyState, hparams: Any):
         key_collect, key_sample, key_learn = jax.random.split(key, 3)
+        key_observe = jax.random.fold_in(key_learn, 1)
         # Decided once per update, so the warm-up ends on a multiple of num_envs * num_steps.
         warm_up = state.env_steps < config.random_steps
 
@@ -217,7 +238,10 @@ def make_off_policy_algorithm(
         envs, traj, info = rollout.collect(
             key_collect, train_env, env_params, policy, state.envs, config.num_steps
         )
-        items = traj._replace(obs=traj.obs.astype(store_dtype), final_obs=traj.final_obs.astype(store_dtype))
+        observed, extras = observe(key_observe, state.learner, traj, hparams)
+        items = traj._replace(
+            obs=traj.obs.astype(store_dtype), final_obs=traj.final_obs.astype(store_dtype), extras=extras
+        )
         buffer = replay_add_batch(state.buffer, jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), items))
         env_steps = state.env_steps + steps_per_update
         keys = jax.random.split(key_sample, config.gradient_steps)
@@ -226,9 +250,9 @@ def make_off_policy_algorithm(
         batches = batches._replace(
             obs=batches.obs.astype(obs_dtype), final_obs=batches.final_obs.astype(obs_dtype)
         )
-        new_learner, metrics = learner.learn(key_learn, state.learner, batches, hparams)
+        new_learner, metrics = learner.learn(key_learn, observed, batches, hparams)
         active = env_steps >= config.learning_starts
-        learner_state = _masked(active, new_learner, state.learner)
+        learner_state = _masked(active, new_learner, observed)
         metrics = {k: jnp.where(active, v, jnp.zeros_like(v)) for k, v in metrics.items()}
         metrics["learning"] = active.astype(jnp.float32)
         metrics.update(rollout.episode_metrics(info))

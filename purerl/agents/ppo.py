@@ -17,11 +17,12 @@ from purerl import learn, returns, rollout
 from purerl.agents import actor_critic
 from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.config import Flag, NonNegative, Positive, Unit
+from purerl.config import Flag, NonNegative, Positive, PositiveInt, Unit
 from purerl.envs.core import Env
+from purerl.exploration import RND, RNDState
 from purerl.loop import Algorithm, MinibatchConfig
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
-from purerl.networks import ActorCritic
+from purerl.networks import ActorCritic, make_torso
 from purerl.normalization import RunningMeanStd
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
@@ -34,16 +35,24 @@ class PPOConfig(MinibatchConfig, actor_critic.PolicyOptions):
 
     Attributes:
         normalize_reward: scale rewards by the running std of the discounted return.
+        rnd: add a random-network-distillation novelty bonus to the reward (`exploration.RND`, weight
+            `PPOHParams.rnd_coef`); its predictor and target are MLPs with `hidden_sizes` widths and
+            `rnd_features` outputs, the predictor trained with one Adam step per update on the rollout's
+            next observations.
+        rnd_features: output width of the RND networks.
     """
 
     normalize_reward: Flag = False
+    rnd: Flag = False
+    rnd_features: PositiveInt = 32
 
 
 class PPOHParams(NamedTuple):
     """Traced PPO hyperparameters: any field can be swept by stacking values and vmapping.
 
     `kl_coef` weighs a penalty `KL(pi || pi_init)` to the bootstrap policy; it acts only in runs
-    started from `init_params` (see `build`), elsewhere it is ignored.
+    started from `init_params` (see `build`), elsewhere it is ignored. `rnd_coef` weighs the novelty
+    bonus of runs with `PPOConfig.rnd` (ignored elsewhere).
     """
 
     learning_rate: Positive = 2.5e-4
@@ -54,6 +63,7 @@ class PPOHParams(NamedTuple):
     vf_coef: NonNegative = 0.5
     max_grad_norm: Positive = 0.5
     kl_coef: NonNegative = 0.0
+    rnd_coef: NonNegative = 1.0
 
 
 PRESETS = {
@@ -92,6 +102,8 @@ class PPOState(NamedTuple):
     update_count: jax.Array
     # Frozen actor params of the bootstrap policy (runs started from `init_params`), else None.
     ref_params: Any = None
+    # The novelty bonus' networks and statistics (`PPOConfig.rnd`), else None.
+    rnd: RNDState | None = None
 
 
 def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
@@ -102,12 +114,17 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     steps_per_update = config.steps_per_update
     grad_steps = config.grad_steps_per_update
+    obs_ndim = len(spec.observation_space.shape)
+    rnd_torso = make_torso("mlp", (*config.hidden_sizes, config.rnd_features), "relu", False, obs_ndim)
 
     def optimizer(hparams: PPOHParams):
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
         return learn.make_optimizer(
             hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps, hold_steps=grad_steps
         )
+
+    def novelty(hparams: PPOHParams) -> RND:
+        return RND(rnd_torso, learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm))
 
     def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
         """`init_params`: optional bootstrap policy (`ActorCritic` params, e.g. BC's output) whose actor
@@ -124,8 +141,15 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
             params = load_actor(params, init_params)
             ref_params = actor_params(params)
         obs_stats = norm.init(envs.obs)
+        rnd_state = novelty(hparams).init(jax.random.fold_in(key_net, 1), envs.obs) if config.rnd else None
         return PPOState(
-            params, optimizer(hparams).init(params), obs_stats, envs, jnp.zeros((), jnp.int32), ref_params
+            params,
+            optimizer(hparams).init(params),
+            obs_stats,
+            envs,
+            jnp.zeros((), jnp.int32),
+            ref_params,
+            rnd_state,
         )
 
     def loss_fn(params, obs_stats, batch, hparams):
@@ -164,8 +188,15 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
         )
         discounts = hparams.gamma * (1.0 - traj.terminated.astype(jnp.float32))
         ends = traj.terminated | traj.truncated
+        rewards, rnd_state, rnd_metrics = traj.reward, state.rnd, {}
+        if config.rnd:
+            next_obs = traj.final_obs.reshape((steps_per_update, *traj.final_obs.shape[2:]))
+            bonus, rnd_state = novelty(hparams).intrinsic_reward(state.rnd, next_obs)
+            rewards = rewards + hparams.rnd_coef * bonus.reshape(rewards.shape)
+            rnd_state, rnd_metrics = novelty(hparams).learn(rnd_state, next_obs)
+            rnd_metrics["intrinsic_reward"] = bonus.mean()
         advantages = returns.batch_time_major(returns.gae)(
-            traj.reward, discounts, hparams.gae_lambda, traj.extras["value"], next_values, ends
+            rewards, discounts, hparams.gae_lambda, traj.extras["value"], next_values, ends
         )
         flat = {
             "obs": traj.obs,
@@ -192,8 +223,10 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
             config.num_minibatches,
         )
         obs_stats = norm.update(state.obs_stats, flat["obs"])
-        metrics.update(rollout.episode_metrics(info))
-        new_state = PPOState(params, opt_state, obs_stats, envs, state.update_count + 1, state.ref_params)
+        metrics.update(rollout.episode_metrics(info), **rnd_metrics)
+        new_state = PPOState(
+            params, opt_state, obs_stats, envs, state.update_count + 1, state.ref_params, rnd_state
+        )
         return new_state, metrics
 
     return Algorithm(

@@ -2,7 +2,7 @@
 
 from functools import partial
 
-from purerl.envs import wrappers
+from purerl.envs import chain, deep_sea, wrappers
 from purerl.envs.bandits import make_bernoulli_bandit
 from purerl.envs.chain import make_combination_lock
 from purerl.envs.core import Env, EnvSpec
@@ -15,6 +15,7 @@ for _name in GYMNAX_NAMES:
 for _name, _factory in PROBES.items():
     register(_name, _factory)
 register("Bandit-Bernoulli-v0", make_bernoulli_bandit)
-register("CombinationLock-v0", make_combination_lock)
+register("CombinationLock-v0", make_combination_lock, chain.sample_params)
+register("DeepSea-v0", deep_sea.make_deep_sea, deep_sea.sample_params)
 
 __all__ = ["Env", "EnvSpec", "make", "register", "registered", "wrappers"]

@@ -44,8 +44,9 @@ def default_params(length: int = 5, num_actions: int = 4) -> CombinationLockPara
     return CombinationLockParams((jnp.arange(length, dtype=jnp.int32) * 7 + 3) % num_actions)
 
 
-def sample_params(key: PRNGKey, length: int = 5, num_actions: int = 4) -> CombinationLockParams:
-    """A uniformly random code, shape `[length]` int32 (vmap over keys for a batch of locks)."""
+def sample_params(key: PRNGKey, length: int = 5, num_actions: int = 4, **_static) -> CombinationLockParams:
+    """A uniformly random code, shape `[length]` int32 (vmap over keys for a batch of locks); the
+    factory's other static options (`**_static`) do not change the params."""
     return CombinationLockParams(jax.random.randint(key, (length,), 0, num_actions, jnp.int32))
 
 
