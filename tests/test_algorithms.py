@@ -60,7 +60,7 @@ def init_args(name: str, env_name: str, num_seeds: int) -> tuple:
 
 
 def probe_for(spec) -> str:
-    return PROBES[spec.action_spaces[0]]
+    return spec.probe or PROBES[spec.action_spaces[0]]
 
 
 @pytest.fixture(scope="module", params=sorted(algorithms()))
@@ -85,9 +85,14 @@ def test_metrics_have_block_axes_and_are_finite(compiled):
 
 
 def test_seeds_differ(compiled):
+    """Not every seed repeats seed 0, in the final state or the metrics: a deterministic rule on a
+    deterministic probe (UCB1 after its first pulls) ends in one state whatever the key, and only its
+    random tie-breaking shows, in the first updates' metrics."""
     _, _, _, _, _, _, _, out = compiled
-    leaves = [np.asarray(x) for x in jax.tree.leaves(out.state) if jnp.issubdtype(x.dtype, jnp.floating)]
-    assert any(not np.array_equal(x[0], x[1]) for x in leaves if x.ndim > 1), "seeds 0 and 1 are identical"
+    tree = (out.state, out.metrics)
+    leaves = [np.asarray(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    differ = [not np.array_equal(x[0], x[i]) for x in leaves if x.ndim > 1 for i in range(1, NUM_SEEDS)]
+    assert any(differ), "every seed is identical to seed 0"
 
 
 def test_vmap_equals_single_seed(compiled):

@@ -530,7 +530,9 @@ def test_bernoulli_bandit_deterministic_arms_and_truncation():
     np.testing.assert_array_equal(first.obs, [1.0])
     assert [float(ts.reward) for ts in steps[:3]] == [1.0, 0.0, 1.0]
     assert [bool(ts.truncated) for ts in steps[:3]] == [False, False, True]
-    assert not any(bool(ts.terminated) for ts in steps) and steps[0].info == {}
+    assert not any(bool(ts.terminated) for ts in steps)
+    # Pseudo-regret of each pull, max(probs) - probs[action]: actions 1, 0, 1, 1.
+    assert [float(ts.info["regret"]) for ts in steps] == [0.0, 1.0, 0.0, 0.0]
 
 
 def test_bernoulli_bandit_params():

@@ -118,9 +118,7 @@ def bc_config():
 
 @pytest.fixture(scope="module")
 def bc_run(bc_config, lock_demos):
-    return runner.run(
-        bc_config, bc.BCHParams(learning_rate=1e-2), 2, progress=False, init_args=(lock_demos,)
-    )
+    return runner.run(bc_config, bc.BCHParams(learning_rate=1e-2), 2, progress=False, init_args=(lock_demos,))
 
 
 def test_bc_recovers_a_deterministic_teacher(bc_config, bc_run, lock_demos):

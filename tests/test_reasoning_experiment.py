@@ -1,21 +1,15 @@
 """The reasoning experiment's whole pipeline at its `--quick` budget (a few minutes: slow marker)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "reasoning_rl_vs_sft.py"
+from tests.experiment_scripts import load_experiment
 
 
 @pytest.mark.slow
 def test_quick_run_writes_report_json_and_figure(tmp_path):
-    spec = importlib.util.spec_from_file_location("reasoning_rl_vs_sft", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = load_experiment("reasoning_rl_vs_sft")
     module.main(["--quick", "--out", str(tmp_path)])
     report = (tmp_path / "reasoning_rl_vs_sft.md").read_text()
     assert "## Verdicts (generated from the data)" in report

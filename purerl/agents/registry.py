@@ -41,6 +41,7 @@ class AlgoSpec(NamedTuple):
         action_spaces: which action spaces it supports: subset of ("discrete", "continuous").
         presets: tuned settings by environment name or family ("minatar", "continuous"); the dataclass
             defaults are the "default" family.
+        probe: the environment the contract tests use; empty picks the probe of its action space.
     """
 
     name: str
@@ -50,6 +51,7 @@ class AlgoSpec(NamedTuple):
     build: Callable[[Any, Any, Any], Algorithm]
     action_spaces: tuple[str, ...]
     presets: Mapping[str, Preset] = {}
+    probe: str = ""
 
     def validate_hparams(self, hparams: Any) -> None:
         """Raise `ValueError` naming the first field (scalar or stacked sweep) outside its range."""
