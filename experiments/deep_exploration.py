@@ -146,14 +146,17 @@ def run_arm(arm: Arm, size: int, budget: Budget, seed: int) -> dict[str, Any]:
         carry, metrics = run_chunk(carry, loop_keys, indices)
         for name in logs:
             logs[name].append(np.asarray(metrics[name]).reshape(budget.num_seeds, -1))
-        bad = bsuite.episode_flags(*(np.concatenate(logs[n], 1) for n in ("episodes", "event_bad_episode")))
+        bad = bsuite.episode_flags(
+            *(np.concatenate(logs[n], 1) for n in ("episodes", "event_bad_episode")), flagged_first=True
+        )
         if bsuite.find_solution(np.nan_to_num(bad, nan=1.0)).solved.all():
             break
     seconds = time.time() - started
     episodes = np.concatenate(logs["episodes"], 1)
     treasure = np.concatenate(logs["event_treasure"], 1)
-    bad = np.nan_to_num(bsuite.episode_flags(episodes, np.concatenate(logs["event_bad_episode"], 1)), nan=1.0)
-    found = bsuite.episode_flags(episodes, treasure)
+    bad = bsuite.episode_flags(episodes, np.concatenate(logs["event_bad_episode"], 1), flagged_first=True)
+    bad = np.nan_to_num(bad, nan=1.0)
+    found = bsuite.episode_flags(episodes, treasure, flagged_first=False)
     found = np.nan_to_num(found, nan=0.0)
     ever = found.any(axis=1)
     first_reward = np.where(ever, np.argmax(found > 0, axis=1) + 1, np.nan)

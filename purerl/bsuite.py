@@ -83,17 +83,20 @@ def deep_sea_score(bad_episodes_by_size: dict[int, np.ndarray], **kwargs) -> np.
     return np.mean(np.stack(wins, axis=0), axis=0)
 
 
-def episode_flags(episodes: np.ndarray, events: np.ndarray) -> np.ndarray:
-    """Per-episode 0/1 flags from per-update counts, for runs whose updates end whole episodes.
+def episode_flags(episodes: np.ndarray, events: np.ndarray, flagged_first: bool) -> np.ndarray:
+    """Per-episode 0/1 flags from per-update counts (for runs whose updates end several episodes).
 
     A run logs per update how many episodes ended (`episodes`) and how many of them had an event
-    (`events`, e.g. DeepSea's `event_bad_episode`); within one update the order is unknown, so the
-    flagged episodes are put last (conservative for `find_solution`: it can only delay the solve
-    episode, by less than one update's episodes).
+    (`events`, e.g. DeepSea's `event_bad_episode`). Within one update the order is unknown, so choose the
+    conservative one: bad episodes first (`flagged_first=True`: the running bad fraction is then highest,
+    so `find_solution` can only report a later solve episode), rewarded episodes last
+    (`flagged_first=False`: the first reward can only come later). Runs that end at most one episode per
+    update are unaffected.
 
     Args:
         episodes: `[..., U]` episodes ended per update.
         events: `[..., U]` of them flagged.
+        flagged_first: put an update's flagged episodes before its others.
 
     Returns:
         `[..., E]` float flags, `E` = the largest total of episodes over the leading axes; runs with
@@ -105,8 +108,9 @@ def episode_flags(episodes: np.ndarray, events: np.ndarray) -> np.ndarray:
     flat_e, flat_f = episodes.reshape(-1, episodes.shape[-1]), events.reshape(-1, events.shape[-1])
     total = int(flat_e.sum(axis=-1).max(initial=0))
     out = np.full((flat_e.shape[0], total), np.nan)
-    pattern = np.tile([0.0, 1.0], flat_e.shape[-1])
+    pattern = np.tile([1.0, 0.0] if flagged_first else [0.0, 1.0], flat_e.shape[-1])
     for row, (counts, flagged) in enumerate(zip(flat_e, flat_f, strict=True)):
-        seq = np.repeat(pattern, np.stack([counts - flagged, flagged], axis=-1).ravel())
+        pairs = [flagged, counts - flagged] if flagged_first else [counts - flagged, flagged]
+        seq = np.repeat(pattern, np.stack(pairs, axis=-1).ravel())
         out[row, : seq.size] = seq
     return out.reshape((*lead, total))

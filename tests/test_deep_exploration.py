@@ -149,13 +149,19 @@ def test_score_is_the_fraction_of_sizes_beaten_per_seed():
     np.testing.assert_allclose(bsuite.deep_sea_score(logs), [1.0, 0.0])
 
 
-def test_episode_flags_expand_per_update_counts_with_flagged_episodes_last():
+def test_episode_flags_expand_per_update_counts_in_the_conservative_order():
     episodes = np.array([[2, 0, 3], [1, 1, 1]])
     events = np.array([[1, 0, 2], [0, 1, 0]])
-    flags = bsuite.episode_flags(episodes, events)
-    np.testing.assert_array_equal(flags[0], [0, 1, 0, 1, 1])
-    np.testing.assert_array_equal(flags[1, :3], [0, 1, 0])
-    assert np.isnan(flags[1, 3:]).all()
+    last = bsuite.episode_flags(episodes, events, flagged_first=False)
+    np.testing.assert_array_equal(last[0], [0, 1, 0, 1, 1])
+    np.testing.assert_array_equal(last[1, :3], [0, 1, 0])
+    assert np.isnan(last[1, 3:]).all()
+    first = bsuite.episode_flags(episodes, events, flagged_first=True)
+    np.testing.assert_array_equal(first[0], [1, 0, 1, 1, 0])
+    # Bad episodes first never solves earlier: one good and four bad episodes in one update.
+    bad_first = bsuite.episode_flags(np.array([5]), np.array([4]), flagged_first=True)
+    bad_last = bsuite.episode_flags(np.array([5]), np.array([4]), flagged_first=False)
+    assert not bsuite.find_solution(bad_first).solved and int(bsuite.find_solution(bad_last).episode) == 1
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from purerl.agents.off_policy import (
     OffPolicyLearner,
     OffPolicyState,
     make_off_policy_algorithm,
+    periodic_target_update,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
 from purerl.agents.value_based import QOptions, make_q_network
@@ -208,13 +209,8 @@ def build(config: BootstrappedDQNConfig, env: Env, env_params: Any) -> Algorithm
                 ls.params, ls.opt_state, ls.prior_params, ls.target_params, masks, batch
             )
             grad_steps = ls.grad_steps + 1
-            sync = grad_steps % config.target_update_period == 0
-            target_params = jax.tree.map(
-                lambda online, target: jnp.where(
-                    sync, hparams.tau * online + (1.0 - hparams.tau) * target, target
-                ),
-                params,
-                ls.target_params,
+            target_params = periodic_target_update(
+                grad_steps, config.target_update_period, hparams.tau, params, ls.target_params
             )
             new = ls._replace(
                 params=params, target_params=target_params, opt_state=opt_state, grad_steps=grad_steps

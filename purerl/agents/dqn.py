@@ -34,6 +34,7 @@ from purerl.agents.off_policy import (
     OffPolicyLearner,
     OffPolicyState,
     make_off_policy_algorithm,
+    periodic_target_update,
 )
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
@@ -259,13 +260,8 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
                 tx, loss_fn, ls.params, ls.opt_state, (batch, ls.target_params, hparams)
             )
             grad_steps = ls.grad_steps + 1
-            sync = grad_steps % config.target_update_period == 0
-            target_params = jax.tree.map(
-                lambda online, target: jnp.where(
-                    sync, hparams.tau * online + (1.0 - hparams.tau) * target, target
-                ),
-                params,
-                ls.target_params,
+            target_params = periodic_target_update(
+                grad_steps, config.target_update_period, hparams.tau, params, ls.target_params
             )
             return DQNLearner(params, target_params, opt_state, grad_steps), metrics
 

@@ -172,6 +172,15 @@ def polyak_update(target: Any, online: Any, tau: jax.Array) -> Any:
     return jax.tree.map(lambda t, o: tau * o + (1.0 - tau) * t, target, online)
 
 
+def periodic_target_update(
+    grad_steps: jax.Array, period: int, tau: jax.Array, online: Any, target: Any
+) -> Any:
+    """The target network after gradient step `grad_steps` (1-based): `polyak_update` with `tau` on
+    every `period`-th step, unchanged otherwise (`tau = 1`, `period = C`: DQN's hard copy every C steps)."""
+    sync = grad_steps % period == 0
+    return jax.tree.map(lambda t, o: jnp.where(sync, tau * o + (1.0 - tau) * t, t), target, online)
+
+
 def bounded_action_box(env: Env, algo: str) -> Box:
     """The env's action box, which must be 1-D and finite (actions are squashed into it)."""
     space = env.spec.action_space
