@@ -68,6 +68,7 @@ def dry_run(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.slow  # the dry run takes ~1 min on 2 cores
 def test_dry_run_writes_every_step(dry_run):
     proc, out = dry_run
     steps = _check_results(proc, out, "dryrun")
@@ -83,6 +84,7 @@ def test_dry_run_writes_every_step(dry_run):
     assert "purerl train ppo --env Breakout-MinAtar" in breakout["command"]
 
 
+@pytest.mark.slow  # the dry run takes ~1 min on 2 cores
 def test_dry_run_leaves_the_committed_results_alone(dry_run):
     _, out = dry_run
     assert out != REPO / "benchmarks" / "results"

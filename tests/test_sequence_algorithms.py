@@ -56,6 +56,7 @@ def sft_run():
     return config, train, keys, out
 
 
+@pytest.mark.slow  # ~40 s each on 2 cores: the default suite must stay under 10 minutes
 def test_sft_learns_a_tiny_task(sft_run):
     config, _, _, out = sft_run
     loss = np.asarray(out.metrics["loss"]).reshape(2, -1)
@@ -77,6 +78,7 @@ def test_sft_vmap_equals_single_seed_and_no_recompile(sft_run):
     assert train._cache_size() == before
 
 
+@pytest.mark.slow  # ~40 s each on 2 cores: the default suite must stay under 10 minutes
 def test_grpo_from_sft_trains_on_verifier_and_reward_model(sft_run):
     config, _, keys, out = sft_run
     params = out.state.params
