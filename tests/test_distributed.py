@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from purerl import io
 from tests._tiny_ppo import NUM_CHUNKS, TINY_CLI_SETS
@@ -81,6 +82,7 @@ def _finish(procs: list[subprocess.Popen]) -> list[str]:
     return outputs
 
 
+@pytest.mark.slow  # two fresh processes compile the same run: ~20 s of the default suite's 10 minutes
 def test_two_processes_equal_one_process_with_two_devices(tmp_path):
     address = f"127.0.0.1:{_free_port()}"
     distributed = [
