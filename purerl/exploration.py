@@ -3,16 +3,26 @@ network distillation bonus."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from purerl.config import Flag, PositiveInt
 from purerl.normalization import RunningMeanStd
-from purerl.types import PRNGKey
+from purerl.types import PRNGKey, Transition
 
-__all__ = ["RND", "RNDState", "epsilon_greedy", "linear_schedule"]
+__all__ = [
+    "RND",
+    "RNDOptions",
+    "RNDState",
+    "epsilon_greedy",
+    "linear_schedule",
+    "make_rnd",
+    "novelty_rewards",
+]
 
 
 def linear_schedule(start: Any, end: Any, duration: Any, count: Any) -> jax.Array:
@@ -122,3 +132,50 @@ class RND(NamedTuple):
         return state._replace(
             predictor=optax.apply_updates(state.predictor, updates), opt_state=opt_state
         ), metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class RNDOptions:
+    """The novelty bonus as an option of an on-policy agent's config (PPO, PQN).
+
+    Attributes:
+        rnd: add a random-network-distillation bonus to the reward (`RND`, weight `hparams.rnd_coef`);
+            predictor and target are ReLU MLPs with the agent's `hidden_sizes` and `rnd_features`
+            outputs, the predictor trained with one Adam step per update on the rollout's next
+            observations.
+        rnd_features: output width of the RND networks.
+    """
+
+    rnd: Flag = False
+    rnd_features: PositiveInt = 32
+
+
+def make_rnd(config: Any, obs_ndim: int, learning_rate: Any, max_grad_norm: Any) -> RND:
+    """The `RND` of an `RNDOptions` config (with `hidden_sizes`) for observations of `obs_ndim` axes."""
+    from purerl import learn
+    from purerl.networks import make_torso
+
+    torso = make_torso("mlp", (*config.hidden_sizes, config.rnd_features), "relu", False, obs_ndim)
+    return RND(torso, learn.make_optimizer(learning_rate, max_grad_norm))
+
+
+def novelty_rewards(
+    rnd: RND, state: RNDState, traj: Transition, coef: Any
+) -> tuple[jax.Array, RNDState, dict[str, jax.Array]]:
+    """A rollout's rewards with the scaled novelty of each transition's next observation added, and the
+    predictor trained on those observations.
+
+    Args:
+        rnd: the bonus.
+        state: its state.
+        traj: the rollout, `[T, B]`; `final_obs` is the observation each transition reached.
+        coef: the bonus weight (may be traced).
+
+    Returns:
+        `(rewards [T, B], new state, {"rnd_loss", "intrinsic_reward"})`.
+    """
+    next_obs = traj.final_obs.reshape((-1, *traj.final_obs.shape[2:]))
+    bonus, state = rnd.intrinsic_reward(state, next_obs)
+    rewards = traj.reward + coef * bonus.reshape(traj.reward.shape)
+    state, metrics = rnd.learn(state, next_obs)
+    return rewards, state, {**metrics, "intrinsic_reward": bonus.mean()}

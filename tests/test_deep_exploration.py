@@ -242,3 +242,55 @@ def test_priors_stay_fixed_and_masks_stop_learning(boot):
     frozen = train(key, hp._replace(mask_prob=1e-30)).state.learner
     for before, after in zip(leaves(start.params), leaves(frozen.params), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Random network distillation
+
+
+def test_rnd_bonus_is_the_squared_prediction_error_and_learning_lowers_it():
+    from purerl.exploration import make_rnd
+
+    rnd = make_rnd(_Options(), 1, 1e-2, 10.0)
+    obs = jnp.eye(6)[None].repeat(3, 0).reshape(18, 6)
+    state = rnd.init(jax.random.key(0), obs)
+    pred = rnd.network.apply(state.predictor, obs)
+    target = rnd.network.apply(state.target, obs)
+    np.testing.assert_allclose(rnd.bonus(state, obs), ((pred - target) ** 2).sum(-1), rtol=1e-6)
+    assert float(rnd.bonus(state._replace(predictor=state.target), obs).max()) == 0.0
+    before = float(rnd.bonus(state, obs).mean())
+    for _ in range(50):
+        state, _ = rnd.learn(state, obs)
+    assert float(rnd.bonus(state, obs).mean()) < 0.5 * before
+    scaled, stats_state = rnd.intrinsic_reward(state, obs)
+    raw = rnd.bonus(state, obs)
+    np.testing.assert_allclose(scaled, raw / np.sqrt(stats_state.bonus_stats.var + 1e-8), rtol=1e-5)
+
+
+class _Options:
+    hidden_sizes = (16,)
+    rnd_features = 4
+
+
+@pytest.mark.parametrize("algo", ["ppo", "pqn"])
+def test_rnd_runs_inside_ppo_and_pqn(algo):
+    from purerl.agents import get_algorithm
+
+    spec = get_algorithm(algo)
+    config = spec.config_cls(
+        env_name="DeepSea-v0",
+        env_kwargs={"size": 4},
+        rnd=True,
+        num_envs=2,
+        num_steps=4,
+        num_minibatches=1,
+        num_epochs=1,
+        hidden_sizes=(8,),
+        total_timesteps=64,
+        eval_every=2,
+        eval_episodes=2,
+    )
+    out = jax.jit(spec.make_train(config))(jax.random.key(0), spec.hparams_cls())
+    bonus = np.asarray(out.metrics["intrinsic_reward"])
+    assert np.isfinite(bonus).all() and (bonus > 0).all()
+    assert out.state.rnd is not None and bool(out.metrics["healthy"].all())

@@ -17,34 +17,29 @@ from purerl import learn, returns, rollout
 from purerl.agents import actor_critic
 from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.config import Flag, NonNegative, Positive, PositiveInt, Unit
+from purerl.config import Flag, NonNegative, Positive, Unit
 from purerl.envs.core import Env
-from purerl.exploration import RND, RNDState
+from purerl.exploration import RND, RNDOptions, RNDState, make_rnd, novelty_rewards
 from purerl.loop import Algorithm, MinibatchConfig
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
-from purerl.networks import ActorCritic, make_torso
+from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig(MinibatchConfig, actor_critic.PolicyOptions):
+class PPOConfig(MinibatchConfig, actor_critic.PolicyOptions, RNDOptions):
     """Static PPO options: `MinibatchConfig`'s (environment, evaluation, envs, steps, epochs, minibatches),
     `PolicyOptions`' and the one below. Defaults: the classic single-file JAX PPO setting for CartPole.
 
+    The novelty bonus (`rnd`, `rnd_features`) is `exploration.RNDOptions`'.
+
     Attributes:
         normalize_reward: scale rewards by the running std of the discounted return.
-        rnd: add a random-network-distillation novelty bonus to the reward (`exploration.RND`, weight
-            `PPOHParams.rnd_coef`); its predictor and target are MLPs with `hidden_sizes` widths and
-            `rnd_features` outputs, the predictor trained with one Adam step per update on the rollout's
-            next observations.
-        rnd_features: output width of the RND networks.
     """
 
     normalize_reward: Flag = False
-    rnd: Flag = False
-    rnd_features: PositiveInt = 32
 
 
 class PPOHParams(NamedTuple):
@@ -115,7 +110,6 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     steps_per_update = config.steps_per_update
     grad_steps = config.grad_steps_per_update
     obs_ndim = len(spec.observation_space.shape)
-    rnd_torso = make_torso("mlp", (*config.hidden_sizes, config.rnd_features), "relu", False, obs_ndim)
 
     def optimizer(hparams: PPOHParams):
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
@@ -124,7 +118,7 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
         )
 
     def novelty(hparams: PPOHParams) -> RND:
-        return RND(rnd_torso, learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm))
+        return make_rnd(config, obs_ndim, hparams.learning_rate, hparams.max_grad_norm)
 
     def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
         """`init_params`: optional bootstrap policy (`ActorCritic` params, e.g. BC's output) whose actor
@@ -190,11 +184,8 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
         ends = traj.terminated | traj.truncated
         rewards, rnd_state, rnd_metrics = traj.reward, state.rnd, {}
         if config.rnd:
-            next_obs = traj.final_obs.reshape((steps_per_update, *traj.final_obs.shape[2:]))
-            bonus, rnd_state = novelty(hparams).intrinsic_reward(state.rnd, next_obs)
-            rewards = rewards + hparams.rnd_coef * bonus.reshape(rewards.shape)
-            rnd_state, rnd_metrics = novelty(hparams).learn(rnd_state, next_obs)
-            rnd_metrics["intrinsic_reward"] = bonus.mean()
+            rnd = novelty(hparams)
+            rewards, rnd_state, rnd_metrics = novelty_rewards(rnd, state.rnd, traj, hparams.rnd_coef)
         advantages = returns.batch_time_major(returns.gae)(
             rewards, discounts, hparams.gae_lambda, traj.extras["value"], next_values, ends
         )

@@ -26,18 +26,18 @@ import optax
 from purerl import learn, returns, rollout
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
-from purerl.config import Positive, PositiveInt, Sizes, Unit
+from purerl.config import NonNegative, Positive, PositiveInt, Sizes, Unit
 from purerl.envs.core import Env
-from purerl.exploration import epsilon_greedy
+from purerl.exploration import RNDOptions, RNDState, epsilon_greedy, make_rnd, novelty_rewards
 from purerl.loop import Algorithm, MinibatchConfig
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig(MinibatchConfig, QOptions):
-    """Static PQN options (environment, evaluation and network fields: `MinibatchConfig`, `QOptions`).
-    Defaults: tuned on CartPole-v1.
+class PQNConfig(MinibatchConfig, QOptions, RNDOptions):
+    """Static PQN options (environment, evaluation and network fields: `MinibatchConfig`, `QOptions`;
+    the novelty bonus: `exploration.RNDOptions`). Defaults: tuned on CartPole-v1.
 
     `num_envs`, `num_steps`, `num_epochs` and `num_minibatches` are `MinibatchConfig`'s.
     """
@@ -60,6 +60,7 @@ class PQNHParams(NamedTuple):
         epsilon_start, epsilon_end, exploration_fraction: the epsilon-greedy behaviour policy's linear
             schedule (`value_based.exploration_epsilon`).
         max_grad_norm: global-norm gradient clipping.
+        rnd_coef: weight of the novelty bonus in runs with `PQNConfig.rnd` (ignored elsewhere).
     """
 
     learning_rate: Positive = 2e-3
@@ -69,6 +70,7 @@ class PQNHParams(NamedTuple):
     epsilon_end: Unit = 0.05
     exploration_fraction: Unit = 0.2
     max_grad_norm: Positive = 10.0
+    rnd_coef: NonNegative = 1.0
 
 
 PRESETS = {
@@ -103,6 +105,8 @@ class PQNState(NamedTuple):
     opt_state: Any
     envs: EnvBatch
     env_steps: jax.Array
+    # The novelty bonus' networks and statistics (`PQNConfig.rnd`), else None.
+    rnd: RNDState | None = None
 
 
 def q_lambda_targets(
@@ -150,11 +154,16 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
         return learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps)
 
+    def novelty(hparams: PQNHParams):
+        obs_ndim = len(env.spec.observation_space.shape)
+        return make_rnd(config, obs_ndim, hparams.learning_rate, hparams.max_grad_norm)
+
     def init(key: PRNGKey, hparams: PQNHParams) -> PQNState:
         key_net, key_env = jax.random.split(key)
         envs = rollout.reset_batch(key_env, train_env, env_params, config.num_envs)
         params = network.init(key_net, envs.obs)
-        return PQNState(params, optimizer(hparams).init(params), envs, jnp.zeros((), jnp.int32))
+        rnd_state = novelty(hparams).init(jax.random.fold_in(key_net, 1), envs.obs) if config.rnd else None
+        return PQNState(params, optimizer(hparams).init(params), envs, jnp.zeros((), jnp.int32), rnd_state)
 
     def loss_fn(params, batch):
         q_all = network.apply(params, batch["obs"])
@@ -172,10 +181,14 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         envs, traj, info = rollout.collect(
             key_collect, train_env, env_params, policy, state.envs, config.num_steps
         )
+        rewards, rnd_state, rnd_metrics = traj.reward, state.rnd, {}
+        if config.rnd:
+            rnd = novelty(hparams)
+            rewards, rnd_state, rnd_metrics = novelty_rewards(rnd, state.rnd, traj, hparams.rnd_coef)
         # Targets use the parameters the rollout was collected with, and stay fixed for every epoch.
         next_q = network.apply(state.params, traj.final_obs)
         targets = q_lambda_targets(
-            traj.reward, traj.terminated, traj.truncated, next_q, hparams.gamma, hparams.q_lambda
+            rewards, traj.terminated, traj.truncated, next_q, hparams.gamma, hparams.q_lambda
         )
         flat = {"obs": traj.obs, "action": traj.action.astype(jnp.int32), "target": targets}
         flat = jax.tree.map(lambda x: x.reshape((steps_per_update, *x.shape[2:])), flat)
@@ -189,10 +202,10 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
             config.num_epochs,
             config.num_minibatches,
         )
-        metrics.update(rollout.episode_metrics(info))
+        metrics.update(rollout.episode_metrics(info), **rnd_metrics)
         metrics["epsilon"] = epsilon
         metrics["target_mean"] = targets.mean()
-        new_state = PQNState(params, opt_state, envs, state.env_steps + steps_per_update)
+        new_state = PQNState(params, opt_state, envs, state.env_steps + steps_per_update, rnd_state)
         return new_state, metrics
 
     act = make_q_act(network, config, lambda state: state.params)
