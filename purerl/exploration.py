@@ -18,7 +18,9 @@ __all__ = [
     "RND",
     "RNDOptions",
     "RNDState",
+    "add_novelty",
     "epsilon_greedy",
+    "init_novelty",
     "linear_schedule",
     "make_rnd",
     "novelty_rewards",
@@ -157,6 +159,30 @@ def make_rnd(config: Any, obs_ndim: int, learning_rate: Any, max_grad_norm: Any)
 
     torso = make_torso("mlp", (*config.hidden_sizes, config.rnd_features), "relu", False, obs_ndim)
     return RND(torso, learn.make_optimizer(learning_rate, max_grad_norm))
+
+
+def init_novelty(config: Any, key: PRNGKey, obs: jax.Array, hparams: Any) -> RNDState | None:
+    """An agent's RND state for a run of `config` (`RNDOptions`), None when `config.rnd` is off.
+
+    `hparams` supplies `learning_rate` and `max_grad_norm` (the agent's own, for the predictor);
+    `obs` `[B, *obs_shape]` gives the input shape.
+    """
+    if not config.rnd:
+        return None
+    rnd = make_rnd(config, obs.ndim - 1, hparams.learning_rate, hparams.max_grad_norm)
+    return rnd.init(key, obs)
+
+
+def add_novelty(
+    config: Any, state: RNDState | None, traj: Transition, hparams: Any
+) -> tuple[jax.Array, RNDState | None, dict[str, jax.Array]]:
+    """`(rewards [T, B], state, metrics)`: `novelty_rewards` with `hparams.rnd_coef` when `config.rnd`
+    is on, the rollout's own rewards (and no metrics) otherwise."""
+    if not config.rnd:
+        return traj.reward, state, {}
+    obs_ndim = traj.obs.ndim - 2
+    rnd = make_rnd(config, obs_ndim, hparams.learning_rate, hparams.max_grad_norm)
+    return novelty_rewards(rnd, state, traj, hparams.rnd_coef)
 
 
 def novelty_rewards(

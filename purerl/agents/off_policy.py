@@ -131,8 +131,7 @@ class OffPolicyLearner(NamedTuple):
         learn: `(key, learner_state, batches, hparams) -> (learner_state, metrics)`; `batches` is a
             `Transition` with leaves `[gradient_steps, batch_size, ...]`, metrics a dict of scalars.
         observe: optional `(key, learner_state, transitions [T, B], hparams) -> (learner_state, extras)`,
-            called on
-            every fresh rollout (also before `learning_starts`: its state change is never masked);
+            called on every fresh rollout (also before `learning_starts`: its state change is never masked);
             `extras` (a dict of `[T, B, ...]` arrays) is stored with the transitions and comes back in
             `batches.extras`. None: nothing to observe, no extras.
     """

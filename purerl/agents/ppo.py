@@ -19,7 +19,7 @@ from purerl.agents.bootstrap import actor_params, load_actor
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.config import Flag, NonNegative, Positive, Unit
 from purerl.envs.core import Env
-from purerl.exploration import RND, RNDOptions, RNDState, make_rnd, novelty_rewards
+from purerl.exploration import RNDOptions, RNDState, add_novelty, init_novelty
 from purerl.loop import Algorithm, MinibatchConfig
 from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
 from purerl.networks import ActorCritic
@@ -109,16 +109,12 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     norm = actor_critic.ObsNormalizer(config.normalize_obs, spec.observation_space.shape)
     steps_per_update = config.steps_per_update
     grad_steps = config.grad_steps_per_update
-    obs_ndim = len(spec.observation_space.shape)
 
     def optimizer(hparams: PPOHParams):
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
         return learn.make_optimizer(
             hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps, hold_steps=grad_steps
         )
-
-    def novelty(hparams: PPOHParams) -> RND:
-        return make_rnd(config, obs_ndim, hparams.learning_rate, hparams.max_grad_norm)
 
     def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
         """`init_params`: optional bootstrap policy (`ActorCritic` params, e.g. BC's output) whose actor
@@ -135,7 +131,7 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
             params = load_actor(params, init_params)
             ref_params = actor_params(params)
         obs_stats = norm.init(envs.obs)
-        rnd_state = novelty(hparams).init(jax.random.fold_in(key_net, 1), envs.obs) if config.rnd else None
+        rnd_state = init_novelty(config, jax.random.fold_in(key_net, 1), envs.obs, hparams)
         return PPOState(
             params,
             optimizer(hparams).init(params),
@@ -182,10 +178,7 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
         )
         discounts = hparams.gamma * (1.0 - traj.terminated.astype(jnp.float32))
         ends = traj.terminated | traj.truncated
-        rewards, rnd_state, rnd_metrics = traj.reward, state.rnd, {}
-        if config.rnd:
-            rnd = novelty(hparams)
-            rewards, rnd_state, rnd_metrics = novelty_rewards(rnd, state.rnd, traj, hparams.rnd_coef)
+        rewards, rnd_state, rnd_metrics = add_novelty(config, state.rnd, traj, hparams)
         advantages = returns.batch_time_major(returns.gae)(
             rewards, discounts, hparams.gae_lambda, traj.extras["value"], next_values, ends
         )

@@ -28,7 +28,7 @@ from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
 from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
 from purerl.config import NonNegative, Positive, PositiveInt, Sizes, Unit
 from purerl.envs.core import Env
-from purerl.exploration import RNDOptions, RNDState, epsilon_greedy, make_rnd, novelty_rewards
+from purerl.exploration import RNDOptions, RNDState, add_novelty, epsilon_greedy, init_novelty
 from purerl.loop import Algorithm, MinibatchConfig
 from purerl.rollout import EnvBatch
 from purerl.types import PRNGKey
@@ -154,15 +154,11 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
         return learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps)
 
-    def novelty(hparams: PQNHParams):
-        obs_ndim = len(env.spec.observation_space.shape)
-        return make_rnd(config, obs_ndim, hparams.learning_rate, hparams.max_grad_norm)
-
     def init(key: PRNGKey, hparams: PQNHParams) -> PQNState:
         key_net, key_env = jax.random.split(key)
         envs = rollout.reset_batch(key_env, train_env, env_params, config.num_envs)
         params = network.init(key_net, envs.obs)
-        rnd_state = novelty(hparams).init(jax.random.fold_in(key_net, 1), envs.obs) if config.rnd else None
+        rnd_state = init_novelty(config, jax.random.fold_in(key_net, 1), envs.obs, hparams)
         return PQNState(params, optimizer(hparams).init(params), envs, jnp.zeros((), jnp.int32), rnd_state)
 
     def loss_fn(params, batch):
@@ -181,10 +177,7 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         envs, traj, info = rollout.collect(
             key_collect, train_env, env_params, policy, state.envs, config.num_steps
         )
-        rewards, rnd_state, rnd_metrics = traj.reward, state.rnd, {}
-        if config.rnd:
-            rnd = novelty(hparams)
-            rewards, rnd_state, rnd_metrics = novelty_rewards(rnd, state.rnd, traj, hparams.rnd_coef)
+        rewards, rnd_state, rnd_metrics = add_novelty(config, state.rnd, traj, hparams)
         # Targets use the parameters the rollout was collected with, and stay fixed for every epoch.
         next_q = network.apply(state.params, traj.final_obs)
         targets = q_lambda_targets(
