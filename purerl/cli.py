@@ -82,10 +82,12 @@ def parse_overrides(algo: str, env: str, sets: Sequence[str], total_timesteps: i
     """
     from purerl.agents import get_algorithm
     from purerl.envs import registered
+    from purerl.games import registered_games
 
     spec = get_algorithm(algo)
-    if env not in registered():
-        raise ValueError("--env: " + unknown_name_message("environment", env, registered()))
+    names = registered() + registered_games()
+    if env not in names:
+        raise ValueError("--env: " + unknown_name_message("environment", env, names))
     overrides: dict[str, Any] = {}
     if total_timesteps is not None:
         overrides["total_timesteps"] = total_timesteps
@@ -343,10 +345,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_envs(_: argparse.Namespace) -> int:
     from purerl.envs import make, registered
+    from purerl.games import make_game, registered_games
 
     for name in registered():
         env, _params = make(name)
         print(f"{name:<28} obs {env.spec.observation_space.shape!s:<14} actions {env.spec.action_space}")
+    print("\ntwo-player games (alphazero):")
+    for name in registered_games():
+        game = make_game(name)
+        moves = f"at most {game.max_length} moves"
+        print(f"{name:<28} obs {game.obs_shape!s:<14} actions {game.num_actions} ({moves})")
     return 0
 
 

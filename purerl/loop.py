@@ -89,7 +89,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         name = type(self).__name__
         check_fields(self)
-        _check_env(self)
+        self._check_env()
         self._check_run_length()
         self.check()
         if self.eval_every > self.num_updates:
@@ -99,6 +99,10 @@ class TrainConfig:
 
     def check(self) -> None:
         """Checks across fields of the algorithm (raise `ValueError` naming the field)."""
+
+    def _check_env(self) -> None:
+        """`env_name` names a registered environment that `env_kwargs` fit (games override it)."""
+        _check_env(self)
 
     def _check_run_length(self) -> None:
         """The run holds at least one update (checked before `check`, which may rely on it)."""

@@ -19,6 +19,8 @@ from purerl.agents import algorithms
 from purerl.agents.bc import BCData
 from purerl.config import POSITIVE, Range, field_checks, field_names
 from purerl.envs import make
+from purerl.games.core import batch_init
+from purerl.games.training import GameConfig
 
 PROBES = {"discrete": "Probe-ObsActionReward-v0", "continuous": "Probe-ContinuousTarget-v0"}
 # Small values for whichever of these fields an algorithm's config has.
@@ -38,6 +40,8 @@ TINY = dict(
     gradient_steps=2,
     policy_delay=1,
     num_updates=6,
+    num_games=2,
+    num_simulations=2,
 )
 NUM_SEEDS = 3
 
@@ -146,9 +150,15 @@ def test_every_hparam_field_declares_its_range(name):
 def test_act_follows_the_contract(compiled):
     _, spec, config, _, _, keys, _, out = compiled
     agent = spec.make_agent(config)
+    state = jax.tree.map(lambda x: x[0], out.state)
+    if isinstance(config, GameConfig):  # observations are game states; actions are legal moves
+        states = batch_init(config.game, keys[1], 5)
+        action = jax.jit(agent.act)(keys[0], state, states)
+        assert action.shape == (5,) and action.dtype == jnp.int32
+        assert bool(jnp.all(states.legal_action_mask[jnp.arange(5), action]))
+        return
     env_spec = make(config.env_name)[0].spec
     obs = jnp.zeros((5, *env_spec.observation_space.shape), env_spec.observation_space.dtype)
-    state = jax.tree.map(lambda x: x[0], out.state)
     action = jax.jit(agent.act)(keys[0], state, obs)
     assert action.shape == (5, *env_spec.action_space.shape)
     assert bool(jnp.all(jax.vmap(env_spec.action_space.contains)(action)))
@@ -159,6 +169,8 @@ def test_act_follows_the_contract(compiled):
 def test_learns_its_probe(name):
     """Each algorithm's defaults (tiny network, short run) solve the one-step probe on most seeds."""
     spec = algorithms()[name]
+    if issubclass(spec.config_cls, GameConfig):
+        pytest.skip("a game has no one-step probe: test_alphazero learns tic-tac-toe against the solver")
     env_name = probe_for(spec)
     extra = {"eval_every": 0, "eval_episodes": 16, "num_updates": 400}
     config = tiny_config(spec, env_name, hidden_sizes=(32,), **extra)

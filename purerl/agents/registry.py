@@ -23,7 +23,10 @@ def env_family(env_name: str) -> str:
     action space) or "default"."""
     if env_name.endswith("-MinAtar"):
         return "minatar"
-    from purerl.envs import make
+    from purerl.envs import make, registered
+
+    if env_name not in registered():  # a two-player game: presets are per game
+        return "default"
 
     env, _ = make(env_name)
     return "default" if env.spec.discrete_actions else "continuous"
@@ -42,6 +45,9 @@ class AlgoSpec(NamedTuple):
         presets: tuned settings by environment name or family ("minatar", "continuous"); the dataclass
             defaults are the "default" family.
         probe: the environment the contract tests use; empty picks the probe of its action space.
+        agent_builder: `(spec, config) -> loop.Agent`: builds the environment, the algorithm on it
+            (`build`) and the evaluation; `loop.make_agent` for environments, `games.training.make_agent`
+            for two-player games.
     """
 
     name: str
@@ -52,6 +58,7 @@ class AlgoSpec(NamedTuple):
     action_spaces: tuple[str, ...]
     presets: Mapping[str, Preset] = {}
     probe: str = ""
+    agent_builder: Callable[[Any, Any], Agent] = make_agent
 
     def validate_hparams(self, hparams: Any) -> None:
         """Raise `ValueError` naming the first field (scalar or stacked sweep) outside its range."""
@@ -59,7 +66,7 @@ class AlgoSpec(NamedTuple):
 
     def make_agent(self, config: TrainConfig) -> Agent:
         """The loop's view of this algorithm for `config` (environment, evaluation, blocks)."""
-        return make_agent(self, config)
+        return self.agent_builder(self, config)
 
     def make_train(self, config: TrainConfig) -> Callable[..., TrainOutput]:
         """`train(key, hparams, *init_args) -> TrainOutput` for one run of `config`: pure and unjitted;
