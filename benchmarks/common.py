@@ -30,6 +30,20 @@ def run_point_in_subprocess(
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def compiled_bytes(compiled: Any) -> int | None:
+    """XLA's own memory accounting of a compiled program: arguments + outputs + temporaries - aliased
+    (None where the backend does not report it)."""
+    memory = compiled.memory_analysis()
+    if memory is None:
+        return None
+    return (
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - memory.alias_size_in_bytes
+    )
+
+
 def machine_facts() -> dict[str, Any]:
     import jax
 

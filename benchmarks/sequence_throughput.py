@@ -35,7 +35,13 @@ from statistics import median
 from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_facts, matmul_flops_per_second, peak_rss_mib, run_point_in_subprocess
+from common import (
+    compiled_bytes,
+    machine_facts,
+    matmul_flops_per_second,
+    peak_rss_mib,
+    run_point_in_subprocess,
+)
 
 VOCAB, MAX_LEN = 48, 72
 EOS_ID, PAD_ID = 1, 0
@@ -168,15 +174,7 @@ def run_point(kind: str, num_seeds: int, quick: bool, min_seconds: float) -> dic
     start = time.perf_counter()
     compiled = program.fn.lower(*program.args).compile()
     compile_seconds = time.perf_counter() - start
-    memory = compiled.memory_analysis()
-    xla_bytes = None
-    if memory is not None:
-        xla_bytes = (
-            memory.argument_size_in_bytes
-            + memory.output_size_in_bytes
-            + memory.temp_size_in_bytes
-            - memory.alias_size_in_bytes
-        )
+    xla_bytes = compiled_bytes(compiled)
     # The first call is a warm-up, unless it alone lasts `min_seconds` (full recompute at 16 seeds takes
     # ~35 s a call on 2 cores): then it is the measurement, as executing a compiled program the first
     # time costs nothing extra on CPU worth a second call.

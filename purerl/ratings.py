@@ -248,6 +248,12 @@ def _newton(wins: np.ndarray, games: np.ndarray, tol: float, max_iter: int) -> n
         step = np.linalg.solve(laplacian + 1.0, grad)
         if np.abs(step).max() <= 1e-12:  # rounding in the gradient can keep it just above tol
             return theta - theta.mean()
+        if np.abs(step).max() <= 1e-6:
+            # Near the optimum the log-likelihood's rounding (~1e-13) swamps the Armijo test's gain, so the
+            # line search would crawl; a full Newton step converges quadratically from here.
+            theta = theta + step
+            ll = _log_likelihood(theta, wins)
+            continue
         slope = float(grad @ step)
         t = 1.0
         while True:

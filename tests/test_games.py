@@ -176,3 +176,38 @@ def test_search_only_beats_random(ttt):
     assert arena.search_only_policy(ttt, 0) is arena.random_policy
     _, value = rollout_evaluator(ttt)(jax.random.key(0), position(ttt, [0, 3, 1, 4, 2]))
     assert float(value[0]) == 0.0  # a finished game's playout scores nothing more
+
+
+def test_nim_rules_and_exact_solution():
+    game = make_game("Nim", pile=5)
+    states = position(game, [])  # 5 stones: the mover wins by taking 1 (leaves 4)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(game.optimal_moves)(states))[0], [True, False, False])
+    states = position(game, [0])  # 4 stones: lost, every move is as bad
+    np.testing.assert_array_equal(np.asarray(jax.vmap(game.optimal_moves)(states))[0], [True, True, True])
+    states = position(game, [0, 2])  # 4 - 3 = 1 stone left
+    mover = int(states.current_player[0])
+    assert not bool(states.legal_action_mask[0, 1])  # cannot take 2 of 1
+    after = batch_step(game, jax.random.key(0), states, jnp.array([0]))
+    assert bool(after.terminated[0]) and float(after.rewards[0, mover]) == 1.0
+    again = batch_step(game, jax.random.key(0), after, jnp.array([0]))  # a finished game stays put
+    assert float(jnp.abs(again.rewards).sum()) == 0.0 and int(again.stones[0]) == 0
+    illegal = batch_step(game, jax.random.key(0), states, jnp.array([2]))  # taking 3 of 1 loses at once
+    assert bool(illegal.terminated[0]) and float(illegal.rewards[0, mover]) == -1.0
+    solver = jax.jit(lambda k: arena.play(k, game, arena.solver_policy(game), arena.random_policy, 32))
+    results = solver(jax.random.key(0))
+    # From 5 stones the first mover wins with perfect play; second, the solver wins unless random
+    # happens to play perfectly too.
+    assert np.all(np.asarray(results.score)[np.asarray(results.a_first)] == 1.0)
+
+
+def test_docs_example_registers_a_game():
+    """docs/games.md's example: a new game is one `register_game` call."""
+    from purerl.games import register_game
+    from purerl.games.nim import make_nim
+
+    if "Nim-31" not in registered_games():
+        register_game("Nim-31", lambda: make_nim(pile=31))
+    game = make_game("Nim-31")
+    assert game.obs_shape == (32,) and game.max_length == 31
+    with pytest.raises(ValueError, match="already registered"):
+        register_game("Nim-31", lambda: make_nim(pile=31))

@@ -303,3 +303,21 @@ def test_elo_with_ci_rejects_bad_input():
         ratings.elo_with_ci(wins, bad)
     with pytest.raises(ValueError, match=r"^num_resamples must be"):
         ratings.elo_with_ci(wins, games, num_resamples=0)
+
+
+def test_fits_converge_where_rounding_swamps_the_line_search():
+    """Random tournaments with lopsided and drawn pairs: near the optimum the log-likelihood's rounding
+    once made the Armijo test fail for every step, and the fit stopped after 100 crawling iterations."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        strength = rng.normal(0.0, 3.0, 6)
+        wins = np.zeros((4, 6, 6))
+        games = np.zeros((4, 6, 6))
+        for i in range(6):
+            for j in range(i + 1, 6):
+                p = 1.0 / (1.0 + np.exp(strength[j] - strength[i]))
+                w = np.full(4, 4.0) if rng.random() < 0.3 else rng.binomial(8, p, 4).astype(float)
+                wins[:, i, j], wins[:, j, i] = w, 8.0 - w
+                games[:, i, j] = games[:, j, i] = 8.0
+        estimate = ratings.elo_with_ci(wins, games, anchor=0, num_resamples=20)
+        assert np.all(np.isfinite(estimate.elo))

@@ -53,7 +53,6 @@ class AlphaZeroConfig(GameConfig):
         res_channels, res_blocks: the residual tower's width and depth.
         eval_search: evaluate with search (True) or with the raw network's policy (False; greedy unless
             `eval_greedy` is off).
-        anneal_lr: decay the learning rate linearly to 0 over the run.
     """
 
     num_simulations: PositiveInt = 32
@@ -66,7 +65,6 @@ class AlphaZeroConfig(GameConfig):
     res_channels: PositiveInt = 32
     res_blocks: PositiveInt = 2
     eval_search: Flag = True
-    anneal_lr: Flag = True
 
 
 class AlphaZeroHParams(NamedTuple):
@@ -77,7 +75,8 @@ class AlphaZeroHParams(NamedTuple):
         max_grad_norm: global-norm gradient clipping.
         vf_coef: weight of the value loss.
         l2_coef: weight of the L2 penalty on all parameters.
-        gumbel_scale: scale of the Gumbel noise on self-play's root choices (1 = the paper's sampling).
+        gumbel_scale: scale of the Gumbel noise on self-play's root choices (1 = the paper's sampling;
+            larger explores more; the policy target is the search's policy whatever move is played).
     """
 
     learning_rate: Positive = 1e-3
@@ -88,6 +87,9 @@ class AlphaZeroHParams(NamedTuple):
 
 
 PRESETS = {
+    # Tuned here on 4 seeds against the exact solver (gumbel_scale 0.25 / 0.5 / 1 / 2 / 4 at 16
+    # simulations): exploration was the bottleneck; 1 left 11-17% of games lost after 170k moves, 4 none.
+    "TicTacToe": Preset(config={"gradient_steps": 16}, hparams={"gumbel_scale": 4.0}),
     "ConnectFour": Preset(config={"network": "resnet", "num_simulations": 16, "total_timesteps": 400_000}),
     "Othello": Preset(config={"network": "resnet", "num_simulations": 16}),
     "Go-9x9": Preset(config={"network": "resnet", "num_simulations": 16}),
@@ -164,13 +166,13 @@ def build(config: AlphaZeroConfig, game: Game, env_params: Any = None) -> Algori
         return network_evaluator(lambda obs: net.apply(params, obs))
 
     def optimizer(hparams: AlphaZeroHParams):
-        decay_steps = config.num_updates * config.gradient_steps if config.anneal_lr else 0
-        return learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps)
+        return learn.make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
 
     def init(key: PRNGKey, hparams: AlphaZeroHParams) -> AlphaZeroState:
         params = net.init(key, jnp.zeros((1, *game.obs_shape), jnp.float32))
+        obs = jax.eval_shape(game.init, key).observation  # stored in the game's own dtype (pgx: bool)
         example = Sample(
-            obs=jnp.zeros(game.obs_shape, bool),
+            obs=jnp.zeros(obs.shape, obs.dtype),
             legal=jnp.zeros(game.num_actions, bool),
             policy=jnp.zeros(game.num_actions, jnp.float32),
             outcome=jnp.zeros((), jnp.float32),

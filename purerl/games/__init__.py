@@ -11,6 +11,7 @@ from functools import partial
 
 from purerl.config import unknown_name_message
 from purerl.games.core import Game, GameState, is_over, pgx_game
+from purerl.games.nim import make_nim
 
 __all__ = ["Game", "GameState", "is_over", "make_game", "register_game", "registered_games"]
 
@@ -48,6 +49,7 @@ def _tictactoe() -> Game:
 
 
 register_game("TicTacToe", _tictactoe)
+register_game("Nim", make_nim)
 register_game("ConnectFour", partial(pgx_game, "connect_four", "ConnectFour", 42))
 # Othello: at most 60 placements plus passes; go: pgx ends a 9x9 game after 2 * 81 moves at the latest.
 register_game("Othello", partial(pgx_game, "othello", "Othello", 128))
