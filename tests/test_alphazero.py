@@ -71,6 +71,7 @@ def test_presets_reach_from_python():
     assert isinstance(hparams, AlphaZeroHParams)
 
 
+@pytest.mark.slow  # compile-heavy: keeps the default suite under 10 minutes
 def test_chunks_and_resume_are_bit_identical(tmp_path):
     """Through the runner like every algorithm: a run stopped after one of two chunks and resumed equals
     the uninterrupted run."""
@@ -85,6 +86,7 @@ def test_chunks_and_resume_are_bit_identical(tmp_path):
     assert resumed.summary["complete"]
 
 
+@pytest.mark.slow  # compile-heavy: keeps the default suite under 10 minutes
 def test_cli_trains_on_a_game(tmp_path, capsys):
     sets = [f"{k}={v}" for k, v in TINY.items() if k != "env_name" and k != "hidden_sizes"]
     args = ["train", "alphazero", "--env", "TicTacToe", "--seeds", "2", "--total-timesteps", "288"]
