@@ -54,13 +54,7 @@ def run_point(workload: str, kind: str, num_seeds: int, quick: bool, min_seconds
     if kind == "update":
         fn = jax.jit(jax.vmap(lambda k, s: algo.update(k, s, hparams)[0]))
     else:
-        net = alphazero.PolicyValueNet(
-            config.game.num_actions,
-            config.network,
-            tuple(config.hidden_sizes),
-            config.res_channels,
-            config.res_blocks,
-        )
+        net = alphazero.make_network(config, config.game)
 
         def play(key, state):
             evaluator = network_evaluator(lambda obs: net.apply(state.params, obs))

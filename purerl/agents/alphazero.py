@@ -154,12 +154,17 @@ def alphazero_loss(
     return policy_loss + vf_coef * value_loss, {"policy_loss": policy_loss, "value_loss": value_loss}
 
 
+def make_network(config: AlphaZeroConfig, game: Game) -> PolicyValueNet:
+    """The policy/value network `config` describes, for `game`'s board and moves."""
+    return PolicyValueNet(
+        game.num_actions, config.network, tuple(config.hidden_sizes), config.res_channels, config.res_blocks
+    )
+
+
 def build(config: AlphaZeroConfig, game: Game, env_params: Any = None) -> Algorithm:
     """AlphaZero's `loop.Algorithm` on `game` (`env_params` is unused: games have none)."""
     del env_params
-    net = PolicyValueNet(
-        game.num_actions, config.network, tuple(config.hidden_sizes), config.res_channels, config.res_blocks
-    )
+    net = make_network(config, game)
     num_steps = config.moves_per_update
 
     def evaluator(params: Params):

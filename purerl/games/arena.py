@@ -52,11 +52,12 @@ def play(key: PRNGKey, game: Game, policy_a: Policy, policy_b: Policy, num_games
         key_a, key_b, step_key = jax.random.split(key, 3)
         a_turn = states.current_player == a_player
         action = jnp.where(a_turn, policy_a(key_a, states), policy_b(key_b, states))
-        counted = ~is_over(states) & a_turn
+        active = ~is_over(states)
+        counted = active & a_turn
         if game.optimal_moves is not None:
             good = jnp.take_along_axis(jax.vmap(game.optimal_moves)(states), action[:, None], axis=1)[:, 0]
             optimal = optimal + (counted & good)
-        length = length + ~is_over(states)
+        length = length + active
         states = batch_step(game, step_key, states, action)
         return (states, score + mover_reward(states, a_player), length, optimal, a_moves + counted), None
 
