@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl import cli, io, results, runner
+from purerl import io, results, runner, tables
 from purerl.agents.ppo import PPOHParams, make_train
 from purerl.loop import Agent, make_train_fn
 from tests._tiny_ppo import (
@@ -160,7 +160,7 @@ def test_results_directory(sweep_run):
 
 
 def test_cli_table_counts_healthy_seeds(sweep_run):
-    table = cli.format_table(sweep_run[0].summary)
+    table = tables.format_table(sweep_run[0].summary)
     assert "all seeds diverged" in table
     assert "2/2" in table and "0/2" in table
     assert "2 of 4 runs diverged" in table
