@@ -16,6 +16,8 @@ def train(
     out: str | None = None,
     devices: Sequence[Any] | None = None,
     run_options: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    tensorboard: bool = False,
     **overrides: Any,
 ) -> Any:
     """Train `algo` on `env` over `seeds` seeds with its tuned preset, like `purerl train`.
@@ -31,6 +33,9 @@ def train(
             CPU at most one per two runs; `purerl.cli.use_cpu_cores_as_devices()` before JAX starts
             gives one CPU device per core, as the CLI does).
         run_options: further `runner.run` options (`num_chunks`, `checkpoint_every`, `resume`, ...).
+        target: the return a seed must reach to count in `fraction_at_target`; None takes the env's
+            conventional threshold (`purerl.targets`).
+        tensorboard: write TensorBoard event files to `out/tensorboard/` after every chunk.
         **overrides: config or hyperparameter fields, on top of the preset (as `--set`).
 
     Returns:
@@ -45,9 +50,10 @@ def train(
     config, hparams = spec.preset(env, **overrides)
     settings = None
     if sweep:
-        # Checked as typed (float64), so a message shows 0.9 rather than its float32 rounding.
+        stacked, settings = stack_hparams(spec.hparams_cls, hparams, sweep)  # names, lists of numbers
+        # Values checked as typed (float64), so a message shows 0.9 rather than its float32 rounding.
         spec.validate_hparams(hparams._replace(**{k: np.asarray(v) for k, v in sweep.items()}))
-        hparams, settings = stack_hparams(spec.hparams_cls, hparams, sweep)
+        hparams = stacked
     if devices is None:
         from purerl.cli import local_devices_for
 
@@ -60,5 +66,5 @@ def train(
         sweep_settings=settings,
         out_dir=out,
         devices=devices,
-        **(run_options or {}),
+        **{"target": target, "tensorboard": tensorboard, **(run_options or {})},
     )

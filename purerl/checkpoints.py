@@ -4,11 +4,15 @@ A checkpoint after `b` completed blocks is the orbax step `b` under `out/checkpo
 every run (params, optimiser and env state, buffers; typed PRNG keys as raw key data), each run's health
 flag and loop key, and a JSON metadata item (format, block counts, run-axis padding, chunk size, the
 digest of the run record and the state's layout) that a resume checks before anything is compiled. The
-metrics of blocks `0..b-1` are saved next to it as `out/checkpoint_metrics/<b>.npz`.
+metrics of blocks `0..b-1` are saved next to it as `out/checkpoint_metrics/<b>.npz`, and the SHA-256 of
+every file of the step as `<b>.sha256.json`: a resume checks them first, so a damaged checkpoint is
+named by purerl before orbax and tensorstore ever read it (their own errors come with pages of
+tracebacks from background threads).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +101,45 @@ class Checkpoints:
             manager.wait_until_finished()
         kept = set(self.steps())  # on every process: a CheckpointManager of several hosts syncs them
         if jax.process_index() == 0:
-            for path in self.metrics_dir.glob("*.npz"):
-                if path.stem.isdigit() and int(path.stem) not in kept:
+            io.write_json(self._digest_path(step), self._digests(step))
+            for path in self.metrics_dir.iterdir():
+                stem = path.name.split(".")[0]
+                if stem.isdigit() and int(stem) not in kept:
                     path.unlink(missing_ok=True)
+
+    def _digest_path(self, step: int) -> Path:
+        return self.metrics_dir / f"{step}.sha256.json"
+
+    def _digests(self, step: int) -> dict[str, str]:
+        """`{relative path: sha256}` of every file of step `step`."""
+        root = self.directory / str(step)
+        digests = {}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            with open(path, "rb") as f:
+                digests[str(path.relative_to(root))] = hashlib.file_digest(f, "sha256").hexdigest()
+        return digests
+
+    def verify(self, step: int) -> None:
+        """`ValueError` naming the first file of step `step` that is missing or changed since it was
+        saved (a step saved without digests, by a kill between orbax and the digest file, passes)."""
+        path = self._digest_path(step)
+        if not path.exists():
+            return
+        try:
+            saved = io.read_json(path)
+        except (OSError, ValueError) as err:
+            raise self._unreadable(step, err) from err
+        root = self.directory / str(step)
+        for name, digest in saved.items():
+            file = root / name
+            if not file.is_file():
+                problem = f"{file} is missing"
+            else:
+                with open(file, "rb") as f:
+                    if hashlib.file_digest(f, "sha256").hexdigest() == digest:
+                        continue
+                problem = f"{file} changed since it was saved (SHA-256 mismatch)"
+            raise self._unreadable(step, ValueError(problem))
 
     def describe(self, step: int) -> str:
         """`"checkpoint <path>"`, for messages."""
@@ -124,6 +164,7 @@ class Checkpoints:
     def read_meta(self, step: int) -> dict:
         """The metadata of step `step` (`ValueError` if unreadable or not a purerl checkpoint)."""
         ocp = self._ocp
+        self.verify(step)
         try:
             with self._manager() as manager:
                 meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -149,6 +190,7 @@ class Checkpoints:
         tree = {"state": targets, "healthy": healthy_aval, "loop_key_data": key_data}
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
         ocp = self._ocp
+        self.verify(step)
         try:
             args = ocp.args.Composite(arrays=ocp.args.StandardRestore(abstract))
             with self._manager() as manager:

@@ -17,8 +17,10 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from purerl.config import field_names, unknown_name_message
@@ -76,6 +78,10 @@ def _split_assignment(flag: str, item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+# Config fields with their own flag: `--set` would silently replace the flag's value.
+_FLAG_FIELDS = {"env_name": "--env"}
+
+
 def parse_overrides(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
     """`--total-timesteps` and `--set FIELD=VALUE` items, parsed to each field's type.
 
@@ -98,6 +104,12 @@ def parse_overrides(algo: str, env: str, sets: Sequence[str], total_timesteps: i
     hparam_defaults = spec.hparams_cls()._asdict()
     for item in sets:
         name, text = _split_assignment("--set", item)
+        if name in _FLAG_FIELDS:
+            raise ValueError(f"--set {name}: give it as {_FLAG_FIELDS[name]}, not as --set")
+        if name in overrides:
+            if name == "total_timesteps":
+                raise ValueError("--set total_timesteps: already given as --total-timesteps; give it once")
+            raise ValueError(f"--set {name} is given twice: give each field once")
         if name in config_fields:
             overrides[name] = _parse_value(name, text, config_defaults[name])
         elif name in hparam_fields:
@@ -231,6 +243,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "stop_after_chunks": args.stop_after_chunks,
             "debug_nans": args.debug_nans,
         },
+        target=args.target,
+        tensorboard=args.tensorboard,
         **overrides,
     )
     import jax
@@ -367,6 +381,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--num-processes", type=int, default=None, help="with --distributed: number of hosts")
     train.add_argument("--process-id", type=int, default=None, help="with --distributed: this host's index")
+    train.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="return a seed must reach to count as solved (default: the env's conventional threshold)",
+    )
+    train.add_argument(
+        "--tensorboard", action="store_true", help="with --out: write TensorBoard event files between chunks"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
     evaluate = sub.add_parser("eval", help="evaluate the saved policies of a run (writes RUN/eval.json)")
@@ -376,6 +399,9 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="key of the evaluation episodes (default 0)")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval.json")
     evaluate.set_defaults(func=_cmd_eval)
+    from purerl.cli_runs import add_commands
+
+    add_commands(sub)  # export, compare
     sub.add_parser("envs", help="list registered environments").set_defaults(func=_cmd_envs)
     sub.add_parser("algos", help="list algorithms").set_defaults(func=_cmd_algos)
     return parser
@@ -424,7 +450,27 @@ def local_devices_for(num_runs: int) -> list[Any]:
     return devices[: max(1, min(len(devices), num_runs // MIN_RUNS_PER_DEVICE))]
 
 
+def _latest_checkpoint(out: str) -> Path | None:
+    """The newest step directory under `out/checkpoints` (read off the file names: no orbax)."""
+    from purerl.results import CHECKPOINT_DIR
+
+    steps = [p for p in (Path(out) / CHECKPOINT_DIR).glob("*") if p.name.isdigit() and p.is_dir()]
+    return max(steps, key=lambda p: int(p.name), default=None)
+
+
+def _resume_hint(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """How to continue an interrupted `train`: the same command with `--resume`."""
+    if args.command != "train" or not args.out:
+        return "nothing was saved (no --out)"
+    command = shlex.join(["purerl", *(a for a in argv if a != "--overwrite")])
+    command += "" if args.resume else " --resume"
+    latest = _latest_checkpoint(args.out)
+    where = f"the last checkpoint is {latest}" if latest else f"no checkpoint in {args.out} yet"
+    return f"{where}; continue with: {command}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = make_parser().parse_args(argv)
     if not getattr(args, "distributed", False):  # multi-host runs keep the hosts' own device setup
         use_cpu_cores_as_devices()
@@ -433,6 +479,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"purerl: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\npurerl: interrupted: {_resume_hint(args, argv)}", file=sys.stderr)
+        return 130
+    except OSError as err:  # a full disk, a read-only or vanished results directory
+        where = f" ({err.filename})" if err.filename else ""
+        hint = f"; {_resume_hint(args, argv)}" if args.command == "train" else ""
+        print(f"purerl: error: {err.strerror or err}{where}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

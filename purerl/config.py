@@ -18,6 +18,9 @@ from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 
+# Static integers become int32 scalars inside the jitted programs (step counters, sizes, schedules).
+INT32_MAX = 2**31 - 1
+
 
 class Range(NamedTuple):
     """Valid interval for a hyperparameter; `low_open` / `high_open` exclude the end points."""
@@ -54,6 +57,8 @@ class IntRange(NamedTuple):
 
     def check(self, owner: str, name: str, value: Any) -> Any:
         ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
+        if ok and value > INT32_MAX:  # would overflow once it enters a jitted program
+            raise ValueError(f"{owner}.{name} must be at most 2**31 - 1 (int32), got {value:.3g}")
         if not (ok and value >= self.low and (self.high is None or value < self.high)):
             valid = (
                 "a positive integer"

@@ -7,6 +7,15 @@ Layout (`out_dir` / `--out`)::
     checkpoints/<blocks>/            orbax checkpoint after <blocks> completed blocks (purerl.checkpoints)
     checkpoint_metrics/<blocks>.npz  metrics of those blocks, saved with each checkpoint
     metrics.npz, summary.json, learning_curve.png   written when the run completes
+    tensorboard/<setting>/seed_<s>/  TensorBoard event files, with `tensorboard=True` (purerl.tensorboard)
+
+`config.json` is the run's identity (what a resume must match) plus facts derived from it that are not
+part of that identity (`DERIVED_RECORD_FIELDS`: the env steps requested and the env steps that run, which
+is the request rounded down to whole evaluation blocks). `summary.json` names the same two numbers.
+`metrics.npz` holds every metric `[(H,) S, blocks, ...]`, `env_steps [blocks]` and, for a sweep,
+`setting.<field> [H]` (float64): the value of each swept hyperparameter in each row, so row `h` of a
+sweep's metrics is the setting `{field: setting.<field>[h]}` (its label is `summary.json`'s
+`sweep[h].label`). Every entry is numeric, so the file compares with `np.array_equal(..., equal_nan=True)`.
 
 A complete run is read-only data: resuming it returns what it saved (`read_complete`) and writes nothing.
 """
@@ -30,12 +39,23 @@ import jax
 import numpy as np
 
 from purerl import io, stats
+from purerl.labels import entry_label
+from purerl.targets import Target
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_METRICS_DIR = "checkpoint_metrics"
 LOCK_FILE = ".lock"
 RESULT_FILES = ("config.json", "summary.json", "metrics.npz", "learning_curve.png")
+TENSORBOARD_DIR = "tensorboard"
+# Written into config.json beside the record, never compared on resume (runs saved before them lack them).
+DERIVED_RECORD_FIELDS = ("total_timesteps_requested", "total_timesteps_actual")
+SETTING_PREFIX = "setting."
+
+
+def is_metric_key(name: str) -> bool:
+    """Whether an entry of `metrics.npz` is a metric (not `env_steps` or a swept value `setting.<field>`)."""
+    return name != "env_steps" and not name.startswith(SETTING_PREFIX)
 
 
 class RunResult(NamedTuple):
@@ -233,6 +253,8 @@ def check_out_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> dic
         raise ValueError(
             f"{config_path} is unreadable ({err}); pass overwrite=True (--overwrite) to replace the run"
         ) from None
+    if isinstance(saved, dict):
+        saved = {k: v for k, v in saved.items() if k not in DERIVED_RECORD_FIELDS}
     diffs = record_differences(saved, record)
     if resume:
         if diffs:
@@ -259,7 +281,7 @@ def clear_run_files(out: Path) -> None:
     """Remove a previous run's files and checkpoints from `out` (and nothing else)."""
     for name in RESULT_FILES:
         (out / name).unlink(missing_ok=True)
-    for name in (CHECKPOINT_DIR, CHECKPOINT_METRICS_DIR):
+    for name in (CHECKPOINT_DIR, CHECKPOINT_METRICS_DIR, TENSORBOARD_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
 
 
@@ -275,7 +297,7 @@ def read_complete(out: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray] |
     try:
         summary = io.read_json(summary_path)
         with np.load(metrics_path, allow_pickle=False) as data:
-            metrics = {name: data[name] for name in data.files}
+            metrics = {name: data[name] for name in data.files if is_metric_key(name) or name == "env_steps"}
     except Exception as err:
         raise ValueError(
             f"{out} holds a finished run whose results are unreadable ({type(err).__name__}: {err}); "
@@ -290,44 +312,79 @@ def read_complete(out: Path) -> tuple[dict, dict[str, np.ndarray], np.ndarray] |
 # Summary and result files
 
 
-def seed_summary(final: np.ndarray, healthy_blocks: np.ndarray) -> dict[str, Any]:
-    """Statistics of one setting's `[S]` final returns over its healthy seeds, and who diverged."""
+def seed_summary(
+    final: np.ndarray, healthy_blocks: np.ndarray, target: float | None = None
+) -> dict[str, Any]:
+    """Statistics of one setting's `[S]` final returns over its healthy seeds, and who diverged.
+
+    `fraction_at_target` is over all `S` seeds, a diverged seed counting as one that did not reach the
+    target (`final >= target`); it and `num_at_target` are None without a target.
+    """
     healthy = healthy_blocks[:, -1].astype(bool) & np.isfinite(final)
     diverged = np.flatnonzero(~healthy)
     first_bad = np.argmax(~healthy_blocks.astype(bool), axis=1)
+    at_target = None if target is None else int((healthy & (final >= target)).sum())
     return {
         "final_return": stats.summarize(final[healthy]) if healthy.any() else None,
         "num_healthy": int(healthy.sum()),
+        "num_at_target": at_target,
+        "fraction_at_target": None if at_target is None else at_target / final.shape[0],
         "diverged_seeds": diverged.tolist(),
         "diverged_at_block": {str(s): int(first_bad[s]) for s in diverged},
     }
 
 
 def summarize(
-    metrics: dict[str, np.ndarray], sweep_settings: list[dict] | None, swept: bool, **fields: Any
+    metrics: dict[str, np.ndarray],
+    sweep_settings: list[dict] | None,
+    swept: bool,
+    labels: list[str] | None = None,
+    target: Target | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """The run summary: `fields` (run facts: algo, env, seeds, timings, ...) plus final-return statistics
-    over the healthy seeds, per setting for a sweep (`sweep`, `best_setting`), and the diverged seeds."""
+    over the healthy seeds and the fraction of seeds at `target`, and the diverged seeds.
+
+    A sweep's statistics are per setting only (`sweep[i]`, each with its `label`): the top-level
+    `final_return` and `fraction_at_target` are None, so no reader takes the best setting's numbers for
+    the run's; `best_setting` (index) and `best_setting_label` name the setting of highest IQM.
+    """
     final = np.asarray(metrics["eval_return"])[..., -1]  # [(H,) S]
     healthy_blocks = np.asarray(metrics["healthy"])  # [(H,) S, B]
     summary = dict(fields)
+    summary["target"] = None if target is None else target.value
+    summary["target_source"] = None if target is None else target.source
+    value = None if target is None else target.value
     if swept:
         names = sweep_settings or [{} for _ in range(final.shape[0])]
+        labels = labels or [f"setting {i}" for i in range(final.shape[0])]
         summary["sweep"] = [
-            {"hparams": setting, **seed_summary(final[i], healthy_blocks[i])}
+            {"hparams": setting, "label": labels[i], **seed_summary(final[i], healthy_blocks[i], value)}
             for i, setting in enumerate(names)
         ]
         scored = [i for i, s in enumerate(summary["sweep"]) if s["final_return"] is not None]
         best = max(scored, key=lambda i: summary["sweep"][i]["final_return"]["iqm"]) if scored else None
         summary["best_setting"] = best
-        summary["final_return"] = summary["sweep"][best]["final_return"] if best is not None else None
+        summary["best_setting_label"] = labels[best] if best is not None else None
+        summary["final_return"] = None
+        summary["fraction_at_target"] = None
+        summary["per_setting"] = "a sweep: see sweep[i].final_return and sweep[i].fraction_at_target"
         summary["diverged_seeds"] = [
             [i, s] for i, e in enumerate(summary["sweep"]) for s in e["diverged_seeds"]
         ]
     else:
-        summary.update(seed_summary(final, healthy_blocks))
+        summary["label"] = labels[0] if labels else None
+        summary.update(seed_summary(final, healthy_blocks, value))
     summary["num_diverged"] = len(summary["diverged_seeds"])
     return summary
+
+
+def setting_arrays(sweep_settings: list[dict] | None) -> dict[str, np.ndarray]:
+    """The `metrics.npz` entries that name a sweep's rows: `setting.<field> [H]` per swept field."""
+    arrays = {}
+    for name in dict.fromkeys(k for setting in sweep_settings or [] for k in setting):
+        arrays[SETTING_PREFIX + name] = np.asarray([s[name] for s in sweep_settings], np.float64)
+    return arrays
 
 
 def save_results(out_dir: Path, result: RunResult, swept: bool, sweep_settings: list[dict] | None) -> None:
@@ -335,19 +392,24 @@ def save_results(out_dir: Path, result: RunResult, swept: bool, sweep_settings: 
     from purerl import plots
 
     summary = result.summary
-    io.save_npz(out_dir / "metrics.npz", env_steps=result.env_steps, **result.metrics)
+    io.save_npz(
+        out_dir / "metrics.npz",
+        env_steps=result.env_steps,
+        **result.metrics,
+        **setting_arrays(sweep_settings if swept else None),
+    )
     io.write_json(out_dir / "summary.json", summary)
     eval_return = result.metrics["eval_return"]
     healthy = result.healthy
     # Diverged seeds' curves are NaN from their divergence on: the plot drops them and says how many.
     if swept:
-        labels = [", ".join(f"{k}={v:g}" for k, v in s.items()) for s in sweep_settings or []]
-        labels = labels or [f"setting {i}" for i in range(len(eval_return))]
+        labels = [entry_label(e) for e in summary["sweep"]]
         curves = {
             label: (result.env_steps, eval_return[i]) for i, label in enumerate(labels) if healthy[i].any()
         }
     else:
-        curves = {summary["algo"]: (result.env_steps, eval_return)} if healthy.any() else {}
+        label = f"{summary['algo']} ({entry_label(summary)})"
+        curves = {label: (result.env_steps, eval_return)} if healthy.any() else {}
     if curves:
         title = f"{summary['algo']} on {summary['env']} ({summary['num_seeds']} seeds)"
         plots.plot_learning_curves(

@@ -33,6 +33,11 @@ Checkpoints. With an `out_dir`, the full training state of every run is saved af
 metrics of the completed blocks. `resume=True` continues from the latest checkpoint and gives
 bit-identical final parameters and metrics to an uninterrupted run; on a complete run it returns the
 saved results and writes nothing.
+
+Reporting. Each setting is labelled by what distinguishes it from the algorithm's preset
+(`purerl.labels`); the summary gives every setting's final-return IQM [95% CI], mean and the fraction of
+seeds reaching the env's target (`purerl.targets`, or `target=`). With `tensorboard=True` the host writes
+TensorBoard event files after every chunk (`purerl.tensorboard`), never from inside the program.
 """
 
 from __future__ import annotations
@@ -52,12 +57,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from purerl import io, results, stats
+from purerl import io, labels, memory, results, stats
 from purerl.agents import algorithm_for_config
 from purerl.checkpoints import Checkpoints, check_meta, resume_chunk_blocks, state_layout
 from purerl.loop import Agent, run_blocks, split_run_key
 from purerl.results import (
     FORMAT_VERSION,
+    TENSORBOARD_DIR,
     RunResult,
     check_out_dir,
     claim_out_dir,
@@ -69,6 +75,7 @@ from purerl.results import (
     save_results,
     summarize,
 )
+from purerl.targets import Target, resolve_target
 
 RUN_AXIS = "runs"
 # XLA:CPU compiles a batch of one run differently (last-bit differences); two per device avoids it.
@@ -87,6 +94,15 @@ def stack_hparams(
             raise ValueError(
                 f"cannot sweep {name!r}: not a hyperparameter; valid: {', '.join(hparams_cls._fields)}"
             )
+        values = sweep[name]
+        # A scalar or a string would be iterated (or not) into a confusing grid: name the mistake.
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+            raise ValueError(f"sweep {name!r} must be a list of numbers, got {values!r}")
+        if len(values) == 0:
+            raise ValueError(f"sweep {name!r} has no values: give at least one")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise ValueError(f"sweep {name!r} must be a list of numbers, got {list(values)!r}")
     names = list(sweep)
     settings = [dict(zip(names, values, strict=True)) for values in itertools.product(*sweep.values())]
     columns = {
@@ -374,6 +390,9 @@ class _Job:
     devices: list
     debug_nans: bool
     compiler_options: dict[str, Any]
+    labels: list[str]  # [H] (or [1]) setting labels
+    target: Target | None
+    tensorboard: bool
 
 
 class _Plan(NamedTuple):
@@ -414,6 +433,8 @@ def run(
     devices: Sequence[Any] | None = None,
     debug_nans: bool = False,
     compiler_options: Mapping[str, Any] | None = None,
+    target: float | None = None,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Train `num_seeds` seeds (x every stacked hparam setting) of the algorithm of `config` and summarise.
 
@@ -450,6 +471,10 @@ def run(
         compiler_options: XLA options for compiling the programs, e.g.
             `{"xla_backend_optimization_level": 0}` compiles a CPU program about 3x faster and runs it
             slower (what the test suite uses for its tiny runs).
+        target: the return a seed must reach (`>=`) to count in the summary's `fraction_at_target`;
+            None takes the env's conventional threshold from `purerl.targets` (none known: no fraction).
+        tensorboard: write TensorBoard event files to `out_dir/tensorboard/` after every chunk
+            (`purerl.tensorboard`; needs `out_dir` and the `tensorboard` package).
 
     Returns:
         The `RunResult`: summary, metrics, final state, env steps and health of every run.
@@ -463,7 +488,7 @@ def run(
     hparams = spec.hparams_cls() if hparams is None else hparams
     if not isinstance(hparams, spec.hparams_cls):
         raise ValueError(f"hparams must be a {spec.hparams_cls.__name__}, got {type(hparams).__name__}")
-    _check_int("num_seeds", num_seeds, 1)
+    _check_int("num_seeds", num_seeds, 1, 2**31, " (run indices are int32)")
     _check_int("seed", seed, 0, _MAX_SEED)
     _check_int("num_chunks", num_chunks, 1)
     _check_int("checkpoint_every", checkpoint_every, 0, note=" (0 = only when stopping early)")
@@ -474,6 +499,13 @@ def run(
         raise ValueError("resume and overwrite exclude each other: continue the saved run or replace it")
     if resume and out_dir is None:
         raise ValueError("resume=True needs the results directory of the run (out_dir / --out)")
+    if tensorboard and out_dir is None:
+        raise ValueError("tensorboard=True (--tensorboard) needs the results directory (out_dir / --out)")
+    if tensorboard:
+        from purerl.tensorboard import require_tensorboard
+
+        require_tensorboard()
+    run_target = resolve_target(getattr(config, "env_name", None), target)
     spec.validate_hparams(hparams)
     num_settings = sweep_size(hparams, sweep_settings)
     _check_init_args(init_args, num_seeds)
@@ -501,7 +533,11 @@ def run(
         devices=devices,
         debug_nans=debug_nans,
         compiler_options=dict(compiler_options or {}),
+        labels=labels.setting_labels(spec, config, hparams, sweep_settings, num_settings),
+        target=run_target,
+        tensorboard=bool(tensorboard),
     )
+    _check_memory(job)  # before the seed keys (one per run) are even made
     if out_dir is None:
         return _execute(job, _plan(job, None, resuming=False), None, write_record=False)
     out = prepare_out_dir(out_dir)
@@ -516,6 +552,14 @@ def run(
         _sync_processes("purerl.runner: results directory checked")
         plan = _plan(job, out, resuming=saved_record is not None)
         return _execute(job, plan, out, write_record=saved_record is None)
+
+
+def _check_memory(job: _Job) -> None:
+    """Refuse a run whose state cannot fit its devices (`purerl.memory`), in seconds, before compiling."""
+    one_setting = jax.tree.map(lambda v: np.asarray(v).reshape(-1)[0], job.hparams)
+    one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), job.init_args)
+    per_run = memory.run_state_bytes(job.spec.make_agent(job.config).init, one_setting, one_seed)
+    memory.check_fits(per_run, job.num_settings * job.num_seeds, job.devices)
 
 
 def _plan(job: _Job, out: Path | None, resuming: bool) -> _Plan:
@@ -633,12 +677,20 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
     start_block = next_block
 
     is_writer = jax.process_index() == 0
+    steps_per_block = agent.eval_every * agent.env_steps_per_update
+    timesteps = {
+        "total_timesteps_requested": getattr(job.config, "total_timesteps", None),
+        "total_timesteps_actual": agent.num_blocks * steps_per_block,
+    }
     if out is not None and write_record and is_writer:
         if job.overwrite:
             clear_run_files(out)
-        io.write_json(out / "config.json", job.record)
+        io.write_json(out / "config.json", {**job.record, **timesteps})
+    board = None
+    if job.tensorboard and out is not None and is_writer:
+        from purerl.tensorboard import TensorBoardWriter
 
-    steps_per_block = agent.eval_every * agent.env_steps_per_update
+        board = TensorBoardWriter(out / TENSORBOARD_DIR, job.labels, job.num_seeds, steps_per_block)
     bar = None
     if job.progress and is_writer:
         total = agent.num_blocks * steps_per_block * layout.num_real
@@ -651,6 +703,10 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
             with jax.debug_nans(True) if job.debug_nans else contextlib.nullcontext():
                 state, healthy, metrics = program.chunk(state, healthy, plan.hparams, loop_key_data, start)
             chunks.append(_to_host(metrics))  # syncs: the host only ever sees finished chunks
+            if board is not None:  # [H, S, K, ...] for every run, a plain one being H = 1
+                board.write_blocks(
+                    {k: to_result_layout(v, layout, True) for k, v in chunks[-1].items()}, next_block
+                )
             chunks_run += 1
             next_block += plan.chunk_blocks
             finished = next_block == agent.num_blocks
@@ -671,6 +727,8 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
     finally:
         if bar is not None:
             bar.close()
+        if board is not None:
+            board.close()
     run_seconds = time.perf_counter() - t_run
 
     metrics = {k: to_result_layout(v, layout, job.swept) for k, v in _concat(chunks).items()}
@@ -680,11 +738,14 @@ def _execute(job: _Job, plan: _Plan, out: Path | None, write_record: bool) -> Ru
         metrics,
         job.sweep_settings,
         job.swept,
+        labels=job.labels,
+        target=job.target,
         algo=job.spec.name,
         env=getattr(job.config, "env_name", None),
         num_seeds=job.num_seeds,
         seed=job.seed,
-        total_timesteps=agent.num_blocks * steps_per_block,
+        total_timesteps=agent.num_blocks * steps_per_block,  # = total_timesteps_actual (older readers)
+        **timesteps,
         num_updates=agent.num_blocks * agent.eval_every,
         eval_every=agent.eval_every,
         complete=complete,

@@ -19,7 +19,8 @@ import jax
 import numpy as np
 
 from purerl import io, runner, stats
-from purerl.results import CHECKPOINT_DIR
+from purerl.labels import entry_label
+from purerl.results import CHECKPOINT_DIR, is_metric_key
 
 EVAL_FILE = "eval.json"
 
@@ -53,6 +54,14 @@ class SavedRun(NamedTuple):
     @property
     def swept(self) -> bool:
         return self.record.get("sweep") is not None
+
+    @property
+    def labels(self) -> list[str]:
+        """`[H]` setting labels (`[1]` for a plain run), as the tables show them."""
+        entries = (self.summary or {}).get("sweep") or [self.summary or {"hparams": {}}]
+        if self.summary is None and self.swept:
+            entries = [{"hparams": h} for h in self.record["sweep"]]
+        return [entry_label(e) for e in entries]
 
     def state(self, seed: int, setting: int = 0) -> Any:
         """The final state of one run."""
@@ -92,7 +101,7 @@ def load_run(path: str | Path) -> SavedRun:
     states, blocks, metrics = _final_states(out, spec, config, hparams, record)
     if (out / "metrics.npz").is_file():
         with np.load(out / "metrics.npz", allow_pickle=False) as data:
-            metrics = {name: data[name] for name in data.files if name != "env_steps"}
+            metrics = {name: data[name] for name in data.files if is_metric_key(name)}
     return SavedRun(out, spec, config, hparams, record, summary, metrics, states, blocks)
 
 

@@ -7,14 +7,18 @@ test_runner through the runner's cache).
 
 from __future__ import annotations
 
+import errno
 import functools
+import hashlib
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
+import orbax.checkpoint
 import pytest
 
 from purerl import cli, io, results, runner
@@ -58,7 +62,8 @@ def _assert_same_results(a: runner.RunResult, b: runner.RunResult) -> None:
 def test_keeps_the_last_k_checkpoints_with_their_metrics(full):
     _, out = full
     assert sorted(int(p.name) for p in (out / results.CHECKPOINT_DIR).iterdir()) == [3, 4]
-    assert sorted(p.name for p in (out / results.CHECKPOINT_METRICS_DIR).iterdir()) == ["3.npz", "4.npz"]
+    names = sorted(p.name for p in (out / results.CHECKPOINT_METRICS_DIR).iterdir())
+    assert names == ["3.npz", "3.sha256.json", "4.npz", "4.sha256.json"]
     with np.load(out / results.CHECKPOINT_METRICS_DIR / "3.npz", allow_pickle=False) as saved:
         assert saved["eval_return"].shape[:2] == (4, 3)  # [runs, completed blocks]
 
@@ -225,10 +230,27 @@ def test_corrupt_or_foreign_checkpoint_is_refused_and_nothing_overwritten(
 
 
 def _edit_meta(out: Path, **changes: Any) -> None:
+    """A checkpoint of another run: edited metadata, with its digest updated so the files are intact."""
     path = out / "checkpoints" / "2" / "meta" / "metadata"
     meta = json.loads(path.read_text())
     meta.update(changes)
     path.write_text(json.dumps(meta))
+    digests_path = out / "checkpoint_metrics" / "2.sha256.json"
+    digests = io.read_json(digests_path)
+    digests["meta/metadata"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    io.write_json(digests_path, digests)
+
+
+def test_a_damaged_checkpoint_is_named_by_its_digest_before_orbax_reads_it(stopped, tmp_path, monkeypatch):
+    out = _copy(stopped, tmp_path)
+    _damage_arrays(out / "checkpoints" / "2")
+
+    def no_orbax(*args, **kwargs):
+        raise AssertionError("orbax was asked to restore a checkpoint whose digest does not match")
+
+    monkeypatch.setattr(orbax.checkpoint.CheckpointManager, "restore", no_orbax)
+    with pytest.raises(ValueError, match=r"changed since it was saved \(SHA-256 mismatch\)"):
+        run_sweep(out_dir=out, resume=True)
 
 
 def test_checkpoint_holds_raw_key_data_and_npz_without_pickles(stopped):
@@ -298,3 +320,47 @@ def test_cli_overwrite_replaces_a_different_run(full, tmp_path, fast_cli, capsys
     assert io.read_json(out / "config.json")["seed"] == 5
     assert not (out / "summary.json").exists()  # the old run's results went with it
     assert sorted(int(p.name) for p in (out / results.CHECKPOINT_DIR).iterdir()) == [1]
+
+
+def test_ctrl_c_says_where_the_checkpoint_is_and_the_command_resumes(full, tmp_path, fast_cli, capsys):
+    out = tmp_path / "run"
+    save = runner.Checkpoints.save
+
+    def save_then_interrupt(self, step, *args, **kwargs):
+        save(self, step, *args, **kwargs)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner.Checkpoints, "save", save_then_interrupt)
+        assert cli.main(_train_argv(out)) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err  # one line
+    assert f"the last checkpoint is {out / 'checkpoints' / '2'}" in err, err
+    command = err.split("continue with: ", 1)[1]
+    assert command.startswith("purerl train ppo") and command.endswith(" --resume"), err
+    assert cli.main(shlex.split(command)[1:]) == 0
+    assert "resumed at block 2" in capsys.readouterr().out
+    with np.load(out / "metrics.npz", allow_pickle=False) as a, np.load(full[1] / "metrics.npz") as b:
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in b.files)
+
+
+def test_a_full_disk_ends_with_one_line_and_the_run_resumes(full, tmp_path, fast_cli, capsys):
+    out = tmp_path / "run"
+    save_npz = io.save_npz
+    calls = []
+
+    def disk_full_on_the_third_write(path, **arrays):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return save_npz(path, **arrays)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(io, "save_npz", disk_full_on_the_third_write)
+        assert cli.main(_train_argv(out)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("purerl: error: No space left on device (") and err.count("\n") == 0, err
+    assert "the last checkpoint is" in err and "--resume" in err, err
+    assert cli.main(_train_argv(out, "--resume")) == 0
+    assert "resumed at block 2" in capsys.readouterr().out

@@ -17,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from purerl import cli, io, results, runner
+from purerl import api, cli, io, memory, results, runner
+from purerl.agents import algorithms, get_algorithm
 from purerl.agents.ppo import PPOConfig, PPOHParams
+from purerl.config import field_names
 from purerl.envs import make, wrappers
 from purerl.loop import make_env
 from tests._tiny_ppo import NUM_SEEDS, TINY_CONFIG, sweep_hparams
@@ -56,6 +58,14 @@ CLI_CASES = [
     (["--sweep", "gamma=0.9,1.2"], "PPOHParams.gamma must be in [0.0, 1.0], got [0.9, 1.2]"),
     (["--sweep", "gamma=0.9", "--sweep", "gamma=0.99"], "--sweep gamma is given twice"),
     (["--sweep", "gamma"], "--sweep expects FIELD=VALUE"),
+    (["--total-timesteps", str(10**23)], "PPOConfig.total_timesteps must be at most 2**31 - 1 (int32)"),
+    (["--set", "total_timesteps=1e23"], "PPOConfig.total_timesteps must be at most 2**31 - 1 (int32)"),
+    (["--set", "num_envs=1e12"], "PPOConfig.num_envs must be at most 2**31 - 1 (int32), got 1e+12"),
+    (["--set", "env_name=Acrobot-v1"], "--set env_name: give it as --env, not as --set"),
+    (["--total-timesteps", "5000", "--set", "total_timesteps=6000"], "already given as --total-timesteps"),
+    (["--set", "gamma=0.9", "--set", "gamma=0.99"], "--set gamma is given twice: give each field once"),
+    (["--seeds", str(10**9)], "this run's training state alone needs"),
+    (["--seeds", "3000000000"], "num_seeds must be an integer in [1, 2147483648) (run indices are int32)"),
     (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
     (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
     (["--seed", str(2**32)], "--seed must be in [0, 2**32)"),
@@ -232,8 +242,8 @@ def _run(**overrides):
 RUN_CASES = [
     ({"config": object()}, "object is not the config of a registered algorithm; registered: "),
     ({"hparams": (1.0,)}, "hparams must be a PPOHParams, got tuple"),
-    ({"num_seeds": 0}, "num_seeds must be an integer >= 1, got 0"),
-    ({"num_seeds": 2.0}, "num_seeds must be an integer >= 1, got 2.0"),
+    ({"num_seeds": 0}, "num_seeds must be an integer in [1, 2147483648) (run indices are int32), got 0"),
+    ({"num_seeds": 2.0}, "num_seeds must be an integer in [1, 2147483648) (run indices are int32), got 2.0"),
     ({"seed": -3}, "seed must be an integer in [0, 4294967296), got -3"),
     ({"num_chunks": 0}, "num_chunks must be an integer >= 1"),
     ({"checkpoint_every": -1}, "checkpoint_every must be an integer >= 0 (0 = only when stopping early)"),
@@ -441,3 +451,42 @@ def test_extreme_cartpole_params_keep_the_contract(cartpole, seed, max_steps, sc
     # The first episode ends by termination before the limit, or by truncation exactly at it.
     assert first_end is not None and first_end <= max_steps
     assert truncated[first_end - 1] == (first_end == max_steps and not terminated[first_end - 1])
+
+
+@pytest.mark.parametrize(
+    "algo", sorted(n for n, spec in algorithms().items() if "hidden_sizes" in field_names(spec.config_cls))
+)
+def test_every_algorithm_refuses_a_bare_int_for_hidden_sizes_with_a_value_error(algo):
+    env = "TicTacToe" if algo == "alphazero" else "CartPole-v1"
+    with pytest.raises(ValueError, match=r"hidden_sizes must be a non-empty sequence of positive integers"):
+        get_algorithm(algo).preset(env, hidden_sizes=64)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "expected"),
+    [
+        ({"learning_rate": []}, "sweep 'learning_rate' has no values: give at least one"),
+        ({"learning_rate": 1e-3}, "sweep 'learning_rate' must be a list of numbers, got 0.001"),
+        ({"learning_rate": "1e-3"}, "sweep 'learning_rate' must be a list of numbers, got '1e-3'"),
+        ({"learning_rate": [1e-3, None]}, "must be a list of numbers, got [0.001, None]"),
+        ({"lr": [1e-3]}, "cannot sweep 'lr': not a hyperparameter"),
+    ],
+)
+def test_malformed_sweeps_are_refused_by_name(sweep, expected):
+    with pytest.raises(ValueError) as err:
+        runner.stack_hparams(PPOHParams, PPOHParams(), sweep)
+    assert expected in str(err.value)
+    with pytest.raises(ValueError) as err:
+        api.train("ppo", "CartPole-v1", 2, sweep=sweep, total_timesteps=10_000)
+    assert expected in str(err.value)
+
+
+def test_a_run_whose_state_cannot_fit_is_refused_with_the_estimate_and_the_limit():
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as err:
+        runner.run(TINY_CONFIG, PPOHParams(), 10**9, progress=False)
+    message = str(err.value)
+    assert "training state alone needs" in message and "GiB" in message and "available" in message
+    assert time.perf_counter() - start < 30  # estimated abstractly: nothing compiled or allocated
+    one_run = memory.run_state_bytes(get_algorithm("ppo").make_agent(TINY_CONFIG).init, PPOHParams(), ())
+    assert 0 < one_run < 10**6
