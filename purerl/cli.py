@@ -304,6 +304,22 @@ def _cmd_envs(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_env(args: argparse.Namespace) -> int:
+    from purerl.envs import make, registered
+    from purerl.envs.check import check_env
+
+    if args.env not in registered():
+        raise ValueError("check-env: " + unknown_name_message("environment", args.env, registered()))
+    kwargs = _parse_value("env_kwargs", args.kwargs, ()) if args.kwargs else {}
+    env, params = make(args.env, **kwargs)
+    problems = check_env(env, params)
+    for problem in problems:
+        print(f"- {problem}")
+    verdict = f"{len(problems)} contract violation(s)" if problems else "keeps the Env contract"
+    print(f"{args.env}: {verdict} (reset/step under jit and vmap, spaces, flags, final_obs, determinism)")
+    return 1 if problems else 0
+
+
 def _cmd_algos(_: argparse.Namespace) -> int:
     from purerl.agents import algorithms
 
@@ -317,7 +333,17 @@ def make_parser() -> argparse.ArgumentParser:
         prog="purerl", description="Pure-function JAX RL: many seeds, one program."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train an algorithm on many seeds and summarise")
+    # Imported after the device setup in `main`, so a user module that starts JAX keeps the layout.
+    imports = argparse.ArgumentParser(add_help=False)
+    imports.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (dotted name or .py path) that registers environments (repeatable)",
+    )
+    train = sub.add_parser("train", parents=[imports], help="train an algorithm on many seeds and summarise")
     train.add_argument("algo", help="algorithm name (see `purerl algos`)")
     train.add_argument("--env", required=True, help="environment name (see `purerl envs`)")
     train.add_argument("--seeds", type=int, default=16, help="number of seeds (default 16)")
@@ -392,7 +418,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_train)
-    evaluate = sub.add_parser("eval", help="evaluate the saved policies of a run (writes RUN/eval.json)")
+    evaluate = sub.add_parser(
+        "eval", parents=[imports], help="evaluate the saved policies of a run (writes RUN/eval.json)"
+    )
     evaluate.add_argument("run", help="results directory of a run (purerl train --out)")
     evaluate.add_argument("--episodes", type=int, default=100, help="fresh episodes per seed (default 100)")
     evaluate.add_argument("--seeds", default=None, metavar="I,J,...", help="seed indices (default: all)")
@@ -402,7 +430,15 @@ def make_parser() -> argparse.ArgumentParser:
     from purerl.cli_runs import add_commands
 
     add_commands(sub)  # export, compare
-    sub.add_parser("envs", help="list registered environments").set_defaults(func=_cmd_envs)
+    sub.add_parser("envs", parents=[imports], help="list registered environments").set_defaults(
+        func=_cmd_envs
+    )
+    check = sub.add_parser(
+        "check-env", parents=[imports], help="check an environment against the Env contract"
+    )
+    check.add_argument("env", help="registered environment name")
+    check.add_argument("--kwargs", default=None, metavar="JSON", help="factory options, as a JSON object")
+    check.set_defaults(func=_cmd_check_env)
     sub.add_parser("algos", help="list algorithms").set_defaults(func=_cmd_algos)
     return parser
 
@@ -475,6 +511,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "distributed", False):  # multi-host runs keep the hosts' own device setup
         use_cpu_cores_as_devices()
     try:
+        if hasattr(args, "imports"):
+            from purerl.plugins import import_env_modules, load_entry_points
+
+            load_entry_points()
+            import_env_modules(args.imports)
         return args.func(args)
     except ValueError as err:
         print(f"purerl: error: {err}", file=sys.stderr)

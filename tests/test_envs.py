@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purerl.envs import Env, EnvSpec, bandits, chain, make, probes, registered, wrappers
+from purerl.envs import Env, EnvSpec, bandits, chain, craftax, make, probes, registered, wrappers, xland
 from purerl.spaces import Box, Discrete
 from purerl.types import TimeStep
 
@@ -162,7 +162,17 @@ def _rollout(name: str) -> Rollout:
     return Rollout(name, env.spec, env, params, first, steps, actions, _run(name, 0), _run(name, 1))
 
 
-@pytest.fixture(scope="module", params=registered())
+# Envs of the optional extras (Craftax, XLand-MiniGrid) compile for seconds to minutes each on 2 CPU cores:
+# one representative stays in the default suite, the rest run with `-m slow`.
+_EXTRA_ENVS = frozenset(getattr(craftax, "CRAFTAX_NAMES", ())) | frozenset(getattr(xland, "XLAND_NAMES", ()))
+_EXTRA_DEFAULT = frozenset({"MiniGrid-Empty-5x5"})
+ROLLOUT_PARAMS = [
+    pytest.param(name, marks=pytest.mark.slow) if name in _EXTRA_ENVS - _EXTRA_DEFAULT else name
+    for name in registered()
+]
+
+
+@pytest.fixture(scope="module", params=ROLLOUT_PARAMS)
 def rollout(request) -> Rollout:
     return _rollout(request.param)
 
