@@ -41,6 +41,9 @@ REQUIRED = [
     ("farama_notifications", "farama-notifications"),
     ("gymnasium", "gymnasium"),
     ("gymnax", "gymnax"),
+    ("svgwrite", "svgwrite"),
+    ("pgx", "pgx"),
+    ("mctx", "mctx"),
 ]
 
 # The PPO Breakout-MinAtar setting of the suite: the MinAtar preset's accelerator setting (MinAtar CNN,

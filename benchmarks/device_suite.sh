@@ -3,15 +3,19 @@
 # (under 8 minutes in all, each step under its own timeout), writing JSON with a `_gpu` suffix.
 #
 #   bash benchmarks/device_suite.sh                   # on the GPU machine: writes benchmarks/results/*_gpu.*
-#   bash benchmarks/device_suite.sh --copy-to "$OUT"  # ... and copies the results (<= 6 files) there too
+#   bash benchmarks/device_suite.sh --copy-to "$OUT"  # ... and copies the results (<= 8 files) there too
 #   bash benchmarks/device_suite.sh --dry-run         # CPU, tiny sizes, into a temporary folder (CI checks this)
 #   bash benchmarks/device_suite.sh --fetch-wheels    # here, with pip access: wheels the GPU machine lacks
 #
 # Steps (GPU sizes; `--dry-run` runs each at a tiny size on CPU, with XLA:CPU's optimisations off):
 #   seed_scaling    PPO CartPole-v1 at 1, 4, 16, ..., 4096 seeds, 3 timed updates per point, each point in a
-#                   fresh process with a 60 s limit (seed_scaling.py --platform gpu); timeout 150 s
+#                   fresh process with a 60 s limit (seed_scaling.py --platform gpu); timeout 120 s
 #   ppo_throughput  PPO CartPole-v1, classic config, 1/64/1024 seeds x 1e5 steps, one purerl/reference
-#                   pair per point (ppo_throughput.py); timeout 140 s
+#                   pair per point (ppo_throughput.py); timeout 100 s
+#   selfplay        AlphaZero self-play moves/s and simulations/s, tic-tac-toe MLP and connect-four residual
+#                   CNN, 1 and 64 seeds (selfplay_throughput.py); timeout 80 s
+#   sequence        transformer KV-cache sampler vs full recompute, SFT and GRPO tokens/s, 1 and 64 seeds
+#                   (sequence_throughput.py); timeout 70 s
 #   breakout        PPO Breakout-MinAtar, 64 seeds x 1M steps, the defaults table's accelerator setting
 #                   (MinAtar CNN, 64 envs x 128 steps), through `purerl train`; gets what is left (<= 300 s)
 # Each step runs under `timeout` (its own limit, capped by what is left of the suite's 470 s budget) and
@@ -22,14 +26,14 @@
 # device), its log device_suite_<suffix>.log. On the GPU, memory is allocated as needed
 # (XLA_PYTHON_CLIENT_PREALLOCATE=false): ppo_throughput.py's parent holds the GPU while its points run.
 #
-# Packages: the GPU machine has jax (CUDA), flax, optax and chex but not gymnax. Missing packages are
+# Packages: the GPU machine has jax (CUDA), flax, optax and chex but not gymnax, pgx or mctx. Missing packages are
 # installed from wheels in $PURERL_WHEELS (default: .whl/ in the repository, ignored by git) into a
 # temporary folder put on PYTHONPATH; nothing is fetched. Fill .whl/ here with `--fetch-wheels` and name it
 # in the device call's `carry`. A package missing with no wheel for it stops the suite before any step.
 #
 # Options: --results-dir DIR, --copy-to DIR, --only STEP[,STEP] (none: packages and preflight only).
-# Environment overrides: PYTHON (default python3), SUITE_BUDGET_S (470 s GPU, 200 s dry run),
-# SUITE_TIMEOUT_SEED_SCALING / _THROUGHPUT / _BREAKOUT (seconds), SUITE_MAX_SEEDS (4096),
+# Environment overrides: PYTHON (default python3), SUITE_BUDGET_S (470 s GPU, 330 s dry run),
+# SUITE_TIMEOUT_SEED_SCALING / _THROUGHPUT / _SELFPLAY / _SEQUENCE / _BREAKOUT (seconds), SUITE_MAX_SEEDS (4096),
 # SUITE_BREAKOUT_SEEDS (64), SUITE_BREAKOUT_STEPS (1000000), PURERL_WHEELS, SUITE_FORCE_INSTALL=1 (install
 # the wheels even where the packages exist: tests the install path).
 set -u -o pipefail
@@ -39,13 +43,13 @@ cd "$REPO" || exit 2
 PYTHON="${PYTHON:-python3}"
 WHEELS="${PURERL_WHEELS:-$REPO/.whl}"
 # Pure-Python wheels the GPU machine lacks (versions tested here; see pyproject.toml).
-FETCH_WHEELS=(gymnax==1.0.1 gymnasium==1.3.0 farama-notifications==0.0.6)
+FETCH_WHEELS=(gymnax==1.0.1 gymnasium==1.3.0 farama-notifications==0.0.6 pgx==2.6.0 mctx==0.0.71 svgwrite==1.4.3)
 
 MODE=gpu
 RESULTS_DIR=""
 COPY_TO=""
 ONLY=""
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run | --cpu) MODE=dryrun ;;
@@ -79,8 +83,10 @@ if [ "$MODE" = gpu ]; then
     export XLA_PYTHON_CLIENT_PREALLOCATE="${XLA_PYTHON_CLIENT_PREALLOCATE:-false}"
     RESULTS_DIR="${RESULTS_DIR:-$REPO/benchmarks/results}"
     BUDGET="${SUITE_BUDGET_S:-470}"
-    T_SEED="${SUITE_TIMEOUT_SEED_SCALING:-150}"
-    T_THRU="${SUITE_TIMEOUT_THROUGHPUT:-140}"
+    T_SEED="${SUITE_TIMEOUT_SEED_SCALING:-120}"
+    T_THRU="${SUITE_TIMEOUT_THROUGHPUT:-100}"
+    T_SELF="${SUITE_TIMEOUT_SELFPLAY:-80}"
+    T_SEQ="${SUITE_TIMEOUT_SEQUENCE:-70}"
     T_BREAK="${SUITE_TIMEOUT_BREAKOUT:-300}"  # the last step: in effect, what is left of the budget
 else
     SUFFIX=dryrun
@@ -93,9 +99,11 @@ else
     fi
     RESULTS_DIR="${RESULTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/device_suite_dryrun.XXXXXX")}"
     # About a minute on 2 idle cores; the limits leave room for a loaded CI machine.
-    BUDGET="${SUITE_BUDGET_S:-200}"
+    BUDGET="${SUITE_BUDGET_S:-330}"
     T_SEED="${SUITE_TIMEOUT_SEED_SCALING:-80}"
     T_THRU="${SUITE_TIMEOUT_THROUGHPUT:-80}"
+    T_SELF="${SUITE_TIMEOUT_SELFPLAY:-60}"
+    T_SEQ="${SUITE_TIMEOUT_SEQUENCE:-60}"
     T_BREAK="${SUITE_TIMEOUT_BREAKOUT:-90}"
 fi
 mkdir -p "$RESULTS_DIR" || die "cannot create $RESULTS_DIR"
@@ -116,7 +124,7 @@ command -v "$PYTHON" >/dev/null || die "no $PYTHON"
 
 # --- packages: install the missing ones from carried wheels --------------------------------------------
 missing="$("$PYTHON" "$HELPER" missing)" || die "could not check the installed packages"
-if [ -n "${SUITE_FORCE_INSTALL:-}" ]; then missing="gymnax gymnasium farama-notifications"; fi  # to test it
+if [ -n "${SUITE_FORCE_INSTALL:-}" ]; then missing="gymnax gymnasium farama-notifications pgx mctx svgwrite"; fi  # to test it
 if [ -n "$missing" ]; then
     echo "device_suite: missing here: $missing; installing from $WHEELS"
     [ -d "$WHEELS" ] || die "no wheel folder $WHEELS: run 'bash benchmarks/device_suite.sh --fetch-wheels' \
@@ -165,6 +173,8 @@ if [ "$MODE" = gpu ]; then
     BREAK_SEEDS="${SUITE_BREAKOUT_SEEDS:-64}"
     BREAK_STEPS="${SUITE_BREAKOUT_STEPS:-1000000}"
     BREAK_SETS=()
+    SELF_ARGS=(--seeds 1 64 --workloads tictactoe_mlp connect_four_resnet --min-seconds 2)
+    SEQ_ARGS=(--seeds 1 64 --repeats 1 --min-seconds 2)
 else
     SEED_ARGS=(--platform cpu --seeds 2 --max-seeds 2 --updates 1 --point-timeout 70)
     THRU_ARGS=(--seeds 1 --repeats 1 --total-timesteps 1024)
@@ -172,6 +182,8 @@ else
     BREAK_STEPS="${SUITE_BREAKOUT_STEPS:-64}"
     BREAK_SETS=(--set num_envs=4 --set num_steps=8 --set num_epochs=1 --set num_minibatches=1
         --set eval_episodes=1 --set eval_max_steps=16)
+    SELF_ARGS=(--quick --seeds 1 --workloads tictactoe_mlp)
+    SEQ_ARGS=(--quick --seeds 1 --repeats 1)
 fi
 
 # One device: the device-count points of seed_scaling would repeat its 256-seed point, so none run.
@@ -180,6 +192,10 @@ run_step seed_scaling "$T_SEED" "$RESULTS_DIR/seed_scaling_$SUFFIX.json" \
     --out "$RESULTS_DIR/seed_scaling_$SUFFIX.json"
 run_step ppo_throughput "$T_THRU" "$RESULTS_DIR/ppo_throughput_$SUFFIX.json" \
     "$PYTHON" benchmarks/ppo_throughput.py "${THRU_ARGS[@]}" --out "$RESULTS_DIR/ppo_throughput_$SUFFIX.json"
+run_step selfplay "$T_SELF" "$RESULTS_DIR/selfplay_throughput_$SUFFIX.json" \
+    "$PYTHON" benchmarks/selfplay_throughput.py "${SELF_ARGS[@]}" --out "$RESULTS_DIR/selfplay_throughput_$SUFFIX.json"
+run_step sequence "$T_SEQ" "$RESULTS_DIR/sequence_throughput_$SUFFIX.json" \
+    "$PYTHON" benchmarks/sequence_throughput.py "${SEQ_ARGS[@]}" --out "$RESULTS_DIR/sequence_throughput_$SUFFIX.json"
 run_step breakout "$T_BREAK" "$RESULTS_DIR/ppo_breakout_minatar_$SUFFIX.json" \
     "$PYTHON" "$HELPER" breakout --seeds "$BREAK_SEEDS" --total-timesteps "$BREAK_STEPS" "${BREAK_SETS[@]}" \
     --out "$RESULTS_DIR/ppo_breakout_minatar_$SUFFIX.json"
@@ -190,6 +206,7 @@ if [ -n "$COPY_TO" ]; then
     mkdir -p "$COPY_TO"
     for f in "$RESULTS_DIR"/seed_scaling_"$SUFFIX".json "$RESULTS_DIR"/seed_scaling_"$SUFFIX".png \
         "$RESULTS_DIR"/ppo_throughput_"$SUFFIX".json "$RESULTS_DIR"/ppo_breakout_minatar_"$SUFFIX".json \
+        "$RESULTS_DIR"/selfplay_throughput_"$SUFFIX".json "$RESULTS_DIR"/sequence_throughput_"$SUFFIX".json \
         "$SUITE_JSON" "$LOG"; do
         [ -f "$f" ] && cp "$f" "$COPY_TO"/
     done

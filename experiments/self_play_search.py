@@ -85,7 +85,15 @@ FULL = Budget(
 QUICK = Budget(
     num_seeds=4,
     tictactoe=GameBudget(
-        "TicTacToe", 12, 2, (("eval_opponent", "solver"), ("num_simulations", 4)), (0, 2), 8, 2, ("random",)
+        # Training at the swept n=2: one compiled match-up fewer (compiling dominates the quick run).
+        "TicTacToe",
+        12,
+        2,
+        (("eval_opponent", "solver"), ("num_simulations", 2)),
+        (0, 2),
+        8,
+        2,
+        ("random",),
     ),
     connect_four=GameBudget(
         "ConnectFour",

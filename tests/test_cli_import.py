@@ -16,6 +16,7 @@ EXAMPLE = Path(__file__).parent.parent / "examples" / "my_envs.py"
 TINY = ["--set=num_envs=2", "--set=num_steps=8", "--set=num_minibatches=1", "--set=hidden_sizes=8"]
 
 
+@pytest.mark.slow  # a fresh process: ~30 s of import and compile
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPU cores for two devices")
 def test_a_user_module_env_trains_from_the_cli_on_two_cpu_devices(tmp_path):
     # A fresh process: the one-device-per-core layout is set before JAX starts, and the user module

@@ -21,6 +21,8 @@ SCRIPT = REPO / "benchmarks" / "device_suite.sh"
 STEP_FILES = {
     "seed_scaling": "seed_scaling_{}.json",
     "ppo_throughput": "ppo_throughput_{}.json",
+    "selfplay": "selfplay_throughput_{}.json",
+    "sequence": "sequence_throughput_{}.json",
     "breakout": "ppo_breakout_minatar_{}.json",
 }
 
@@ -64,7 +66,7 @@ def _check_results(proc: subprocess.CompletedProcess, out: Path, suffix: str) ->
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("device_suite_dryrun")
-    proc = _run_suite(out, "--dry-run", timeout=300)
+    proc = _run_suite(out, "--dry-run", timeout=420)
     return proc, out
 
 

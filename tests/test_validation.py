@@ -8,6 +8,7 @@ environment contract at its boundary (valid, out-of-range and extreme actions; e
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 import jax
@@ -266,7 +267,11 @@ RUN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "expected"), RUN_CASES, ids=[str(c[0])[:40] for c in RUN_CASES])
+# Ids without object addresses, so every pytest-xdist worker collects the same tests.
+RUN_IDS = [re.sub(r" at 0x[0-9a-f]+", "", str(c[0]))[:40] for c in RUN_CASES]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), RUN_CASES, ids=RUN_IDS)
 def test_bad_runner_arguments_are_refused(overrides, expected):
     with pytest.raises(ValueError) as err:
         _run(**overrides)
