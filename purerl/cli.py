@@ -427,9 +427,11 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="key of the evaluation episodes (default 0)")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval.json")
     evaluate.set_defaults(func=_cmd_eval)
+    from purerl.cli_ablate import add_commands as add_ablate_commands
     from purerl.cli_runs import add_commands
 
     add_commands(sub)  # export, compare
+    add_ablate_commands(sub)  # ablate
     sub.add_parser("envs", parents=[imports], help="list registered environments").set_defaults(
         func=_cmd_envs
     )

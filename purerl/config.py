@@ -48,6 +48,19 @@ class Range(NamedTuple):
         return value
 
 
+class GateRange(Range):
+    """A traced on/off switch: exactly 0 (off) or 1 (on). Code reads it with a select (`gate > 0.5`),
+    so either position computes exactly what the switched code would; other values would be ambiguous."""
+
+    __slots__ = ()
+
+    def describe(self) -> str:
+        return "{0, 1}"
+
+    def contains(self, x: np.ndarray) -> bool:
+        return bool(np.all((x == 0.0) | (x == 1.0)))
+
+
 class IntRange(NamedTuple):
     """Valid integers `low <= value` (`< high` if given); `note` explains a special value."""
 
@@ -115,6 +128,7 @@ class _Activation(NamedTuple):
 POSITIVE = Range(0.0, math.inf, low_open=True)
 NON_NEGATIVE = Range(0.0)
 UNIT = Range(0.0, 1.0)
+GATE = GateRange(0.0, 1.0)
 
 # Annotated field types: the valid values stand next to each field of a config or hparams class.
 PositiveInt = Annotated[int, IntRange(1)]
@@ -127,6 +141,7 @@ Real = Annotated[float, Range()]
 Positive = Annotated[float, POSITIVE]
 NonNegative = Annotated[float, NON_NEGATIVE]
 Unit = Annotated[float, UNIT]
+Gate = Annotated[float, GATE]  # a traced switch: 0.0 off, 1.0 on (see `GateRange`)
 UnitPositive = Annotated[float, Range(0.0, 1.0, low_open=True)]  # (0, 1], e.g. a Polyak coefficient
 Torso = Annotated[str, Choice(("mlp", "minatar_cnn"))]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from purerl.types import PRNGKey
@@ -16,7 +17,7 @@ LossFn = Callable[[Any, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
 
 def linear_decay(
-    learning_rate: Any, decay_steps: int, hold_steps: int = 1
+    learning_rate: Any, decay_steps: int, hold_steps: int = 1, gate: Any = None
 ) -> Callable[[jax.Array], jax.Array]:
     """optax schedule decaying `learning_rate` linearly towards 0 over `decay_steps` optimiser steps.
 
@@ -30,13 +31,33 @@ def linear_decay(
         learning_rate: initial rate; may be a traced (swept) scalar.
         decay_steps: optimiser steps over which the rate reaches 0.
         hold_steps: steps the rate stays constant for.
+        gate: optional traced 0/1 switch multiplying the decayed fraction: 1 gives the formula above
+            bit for bit (`1 * x == x`), 0 the constant `learning_rate` (`1 - 0 == 1`).
     """
 
     def schedule(count: jax.Array) -> jax.Array:
         done = (count // hold_steps) * hold_steps
-        return learning_rate * (1.0 - done / decay_steps)
+        if gate is None:
+            return learning_rate * (1.0 - done / decay_steps)
+        return learning_rate * (1.0 - gate * (done / decay_steps))
 
     return schedule
+
+
+def gated_clip_by_global_norm(max_norm: Any, gate: Any) -> optax.GradientTransformation:
+    """`optax.clip_by_global_norm(max_norm)` where the traced 0/1 `gate` is 1, the identity where it is 0.
+
+    Both the clipped and the raw gradients are computed and one is selected, so either position is
+    exactly the corresponding ungated optimiser (a huge `max_norm` would not be: inf norms still clip).
+    """
+    clip = optax.clip_by_global_norm(max_norm)
+
+    def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        clipped, state = clip.update(updates, state, params)
+        on = jnp.asarray(gate) > 0.5
+        return jax.tree.map(lambda c, u: jnp.where(on, c, u), clipped, updates), state
+
+    return optax.GradientTransformation(clip.init, update)
 
 
 def make_optimizer(
@@ -48,6 +69,8 @@ def make_optimizer(
     kind: str = "adam",
     rmsprop_decay: Any = 0.99,
     eps: float = 1e-5,
+    decay_gate: Any = None,
+    clip_gate: Any = None,
 ) -> optax.GradientTransformation:
     """Global-norm clipping, then Adam or RMSProp, at a constant or linearly decayed rate.
 
@@ -63,15 +86,21 @@ def make_optimizer(
         kind: "adam" or "rmsprop".
         rmsprop_decay: RMSProp's squared-gradient averaging factor.
         eps: the optimiser's epsilon.
+        decay_gate: optional traced 0/1 switch of the decay (`linear_decay`'s `gate`); needs `decay_steps`.
+        clip_gate: optional traced 0/1 switch of the clipping (`gated_clip_by_global_norm`).
     """
-    rate = linear_decay(learning_rate, decay_steps, hold_steps) if decay_steps else learning_rate
+    rate = linear_decay(learning_rate, decay_steps, hold_steps, decay_gate) if decay_steps else learning_rate
     if kind == "adam":
         inner = optax.adam(rate, eps=eps)
     elif kind == "rmsprop":
         inner = optax.rmsprop(rate, decay=rmsprop_decay, eps=eps, eps_in_sqrt=False)
     else:
         raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), inner)
+    if clip_gate is None:
+        clip = optax.clip_by_global_norm(max_grad_norm)
+    else:
+        clip = gated_clip_by_global_norm(max_grad_norm, clip_gate)
+    return optax.chain(clip, inner)
 
 
 def gradient_step(

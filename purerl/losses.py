@@ -59,7 +59,11 @@ def policy_gradient_loss(
 
 
 def ppo_policy_loss(
-    log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array, clip_eps: jax.Array
+    log_prob: jax.Array,
+    old_log_prob: jax.Array,
+    advantages: jax.Array,
+    clip_eps: jax.Array,
+    clip: jax.Array | float | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """PPO clipped surrogate (Schulman et al., 2017, eq. 7), negated for minimisation.
 
@@ -70,6 +74,11 @@ def ppo_policy_loss(
         old_log_prob: `[N]` log pi_old(a|s) recorded at collection time.
         advantages: `[N]` advantage estimates (already normalised if desired).
         clip_eps: clipping range.
+        clip: optional traced 0/1 switch (an ablation's gate): at 0 the clipping range is infinite,
+            so the clipped ratio is the ratio itself and the loss is the unclipped surrogate `-E[r A]`
+            (Kakade & Langford, 2002; Schulman et al., 2017, eq. 6) in value and gradient (`min` splits
+            a tie's gradient into halves, which add up exactly; clip_fraction reads 0); at 1, or None,
+            the clipped surrogate.
 
     Returns:
         `(loss, {"clip_fraction", "approx_kl"})`; approx_kl is the low-variance estimator
@@ -78,6 +87,8 @@ def ppo_policy_loss(
     log_ratio = log_prob - old_log_prob
     ratio = jnp.exp(log_ratio)
     unclipped = ratio * advantages
+    if clip is not None:  # off: infinite bounds, so the clip below is exactly the identity
+        clip_eps = jnp.where(jnp.asarray(clip) > 0.5, clip_eps, jnp.inf)
     clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
     loss = -jnp.mean(jnp.minimum(unclipped, clipped))
     clip_fraction = jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))

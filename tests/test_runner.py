@@ -54,19 +54,25 @@ def test_chunked_run_equals_single_call_train(sweep_run, reference):
 
     Both are compiled separately, so XLA may fuse the optimiser step differently: with XLA's default CPU
     pipeline the two are bit-identical; with the legacy loop emitters the test suite uses
-    (`--xla_cpu_use_fusion_emitters=false`, tests/conftest.py) the metrics stay bit-identical and a few
-    parameters and Adam moments differ in the last bit (measured: relative 1e-7). So: metrics exactly,
-    the healthy runs' state to float32 rounding (the diverged runs' frozen parameters are ~1e27, where
+    (`--xla_cpu_use_fusion_emitters=false`, tests/conftest.py) a few parameters and Adam moments differ in
+    the last bits (measured: relative 1e-7 to 1.2e-6 for tiny Adam moments), and a near-zero loss by
+    ~5e-8. So: metrics and the healthy
+    runs' state to float32 rounding (the diverged runs' frozen parameters are ~1e27, where
     learning_rate=1e30 magnifies a last-bit gradient difference to 3e-6 relative; they must be frozen at
     the same update in both). Runs of the *same* program (resume, seed counts) are compared bit for bit.
     """
     result, _ = sweep_run
     _, _, ref = reference
-    assert trees_equal(_as_runs(result.metrics), ref.metrics)
+    ours = _as_runs(result.metrics)
+    assert sorted(ours) == sorted(ref.metrics)
+    for name, value in ref.metrics.items():
+        # PPO's ablation gates (selects) let XLA order a minibatch mean differently in the two programs:
+        # the first epoch's policy loss, a mean of standardised advantages near 0 (~1e-7), moves by ~5e-8.
+        np.testing.assert_allclose(ours[name], value, rtol=1e-6, atol=1e-6, err_msg=name)
     state = _as_runs(jax.device_get(result.state))
     healthy = slice(0, NUM_SEEDS)  # setting 0; setting 1 diverged
     for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(ref.state), strict=True):
-        np.testing.assert_allclose(x[healthy], y[healthy], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(x[healthy], y[healthy], rtol=1e-5, atol=0)
         assert np.isfinite(x).all() == np.isfinite(y).all()
     np.testing.assert_array_equal(state.update_count, ref.state.update_count)
 

@@ -36,7 +36,7 @@ from purerl.agents.off_policy import (
     make_off_policy_algorithm,
     periodic_target_update,
 )
-from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
+from purerl.agents.registry import AlgoSpec, Component, Preset, register_algorithm
 from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
 from purerl.config import Flag, NonNegativeInt, Positive, PositiveInt, Unit, UnitPositive, one_of
 from purerl.envs.core import Env
@@ -273,6 +273,26 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
     return make_off_policy_algorithm(config, env, env_params, learner)
 
 
+# What `purerl ablate dqn` can switch off (see `purerl.ablate`).
+COMPONENTS = {
+    c.name: c
+    for c in (
+        Component(
+            "target_network",
+            "a separate target network; off: tau = 1 every gradient step, so each target bootstraps from "
+            "the current online parameters (1 * online + 0 * target is exact)",
+            {"tau": 1.0},
+            requires={"target_update_period": 1},
+        ),
+        Component(
+            "double_dqn", "double-DQN target; off: max_a Q_target(s', a)", {"double_dqn": False}, static=True
+        ),
+        Component("dueling", "dueling head; off: a plain Q head", {"dueling": False}, static=True),
+    )
+}
+
 SUMMARY = "Deep Q-Network with replay in the state; double-DQN target and dueling head as switches"
-SPEC = register_algorithm(AlgoSpec("dqn", SUMMARY, DQNConfig, DQNHParams, build, ("discrete",), PRESETS))
+SPEC = register_algorithm(
+    AlgoSpec("dqn", SUMMARY, DQNConfig, DQNHParams, build, ("discrete",), PRESETS, components=COMPONENTS)
+)
 make_train, preset = SPEC.make_train, SPEC.preset

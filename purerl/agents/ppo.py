@@ -16,12 +16,12 @@ import jax.numpy as jnp
 from purerl import learn, returns, rollout
 from purerl.agents import actor_critic
 from purerl.agents.bootstrap import actor_params, load_actor
-from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.config import Flag, NonNegative, Positive, Unit
+from purerl.agents.registry import AlgoSpec, Component, Preset, register_algorithm
+from purerl.config import Flag, Gate, NonNegative, Positive, Unit
 from purerl.envs.core import Env
 from purerl.exploration import RNDOptions, RNDState, add_novelty, init_novelty
 from purerl.loop import Algorithm, MinibatchConfig
-from purerl.losses import clipped_value_loss, normalize, ppo_policy_loss
+from purerl.losses import clipped_value_loss, mse_loss, normalize, ppo_policy_loss
 from purerl.networks import ActorCritic
 from purerl.normalization import RunningMeanStd
 from purerl.rollout import EnvBatch
@@ -48,6 +48,17 @@ class PPOHParams(NamedTuple):
     `kl_coef` weighs a penalty `KL(pi || pi_init)` to the bootstrap policy; it acts only in runs
     started from `init_params` (see `build`), elsewhere it is ignored. `rnd_coef` weighs the novelty
     bonus of runs with `PPOConfig.rnd` (ignored elsewhere).
+
+    The `Gate` fields (exactly 0 or 1) switch components of PPO inside one program, so an ablation runs
+    every variant as a setting of one sweep (`COMPONENTS`, `purerl.ablate`). Each is read with a select
+    between the two computations, so 1 (the default) computes what PPO computed before (to float32
+    rounding: XLA may order a reduction of the larger program differently) and 0 is exactly the code
+    without the component. `norm_adv` standardises each minibatch's advantages (0: raw GAE advantages);
+    `clip_ratio` takes the clipped surrogate (0: an infinite clipping range, so the clipped ratio is the
+    ratio and `min(r A, r A) = r A`, exactly the unclipped `-E[r A]`);
+    `clip_vloss` clips the value loss (0: `0.5 E[(V - G)^2]`); `clip_grad` clips the gradient's global
+    norm to `max_grad_norm` (0: raw gradients); `lr_decay` decays the rate linearly with
+    `anneal_lr=True` (0: constant `learning_rate`; no effect with `anneal_lr=False`).
     """
 
     learning_rate: Positive = 2.5e-4
@@ -59,6 +70,11 @@ class PPOHParams(NamedTuple):
     max_grad_norm: Positive = 0.5
     kl_coef: NonNegative = 0.0
     rnd_coef: NonNegative = 1.0
+    norm_adv: Gate = 1.0
+    clip_ratio: Gate = 1.0
+    clip_vloss: Gate = 1.0
+    clip_grad: Gate = 1.0
+    lr_decay: Gate = 1.0
 
 
 PRESETS = {
@@ -113,7 +129,12 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     def optimizer(hparams: PPOHParams):
         decay_steps = config.updates_run * grad_steps if config.anneal_lr else 0
         return learn.make_optimizer(
-            hparams.learning_rate, hparams.max_grad_norm, decay_steps=decay_steps, hold_steps=grad_steps
+            hparams.learning_rate,
+            hparams.max_grad_norm,
+            decay_steps=decay_steps,
+            hold_steps=grad_steps,
+            decay_gate=hparams.lr_decay,
+            clip_gate=hparams.clip_grad,
         )
 
     def init(key: PRNGKey, hparams: PPOHParams, init_params: Any = None) -> PPOState:
@@ -145,10 +166,16 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     def loss_fn(params, obs_stats, batch, hparams):
         pi, value = network.apply(params, norm(obs_stats, batch["obs"]))
         log_prob = pi.log_prob(batch["action"])
+        # Gates select between both computations (see PPOHParams): exact in either position.
+        advantage = jnp.where(hparams.norm_adv > 0.5, normalize(batch["advantage"]), batch["advantage"])
         pg_loss, diag = ppo_policy_loss(
-            log_prob, batch["log_prob"], normalize(batch["advantage"]), hparams.clip_eps
+            log_prob, batch["log_prob"], advantage, hparams.clip_eps, clip=hparams.clip_ratio
         )
-        v_loss = clipped_value_loss(value, batch["value"], batch["target"], hparams.clip_eps)
+        v_loss = jnp.where(
+            hparams.clip_vloss > 0.5,
+            clipped_value_loss(value, batch["value"], batch["target"], hparams.clip_eps),
+            mse_loss(value, batch["target"]),
+        )
         entropy = pi.entropy().mean()
         total = pg_loss + hparams.vf_coef * v_loss - hparams.ent_coef * entropy
         metrics = {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, **diag}
@@ -218,8 +245,56 @@ def build(config: PPOConfig, env: Env, env_params: Any) -> Algorithm:
     )
 
 
+# What `purerl ablate ppo` can switch off. Traced ones are settings of one program; static ones (config
+# switches the program is built around) run as programs of their own, with the same seeds.
+COMPONENTS = {
+    c.name: c
+    for c in (
+        Component(
+            "norm_adv", "per-minibatch advantage standardisation; off: raw GAE advantages", {"norm_adv": 0.0}
+        ),
+        Component("clip_ratio", "ratio clipping; off: the unclipped surrogate -E[r A]", {"clip_ratio": 0.0}),
+        Component("clip_vloss", "value-loss clipping; off: 0.5 E[(V - G)^2]", {"clip_vloss": 0.0}),
+        Component(
+            "gae",
+            "GAE's lambda < 1; off: lambda = 1, the discounted return (bootstrapped at truncation and at "
+            "the rollout's end) minus V",
+            {"gae_lambda": 1.0},
+        ),
+        Component("entropy", "entropy bonus; off: ent_coef = 0", {"ent_coef": 0.0}),
+        Component("clip_grad", "global-norm gradient clipping; off: raw gradients", {"clip_grad": 0.0}),
+        Component(
+            "lr_decay",
+            "linear learning-rate decay; off: constant learning_rate",
+            {"lr_decay": 0.0},
+            requires={"anneal_lr": True},
+        ),
+        Component(
+            "normalize_obs",
+            "running observation standardisation; off: raw observations",
+            {"normalize_obs": False},
+            static=True,
+        ),
+        Component(
+            "normalize_reward",
+            "reward scaling by the return's running std; off: raw rewards",
+            {"normalize_reward": False},
+            static=True,
+        ),
+    )
+}
+
 SUMMARY = "Proximal Policy Optimization with GAE (clipped surrogate); discrete and continuous actions"
 SPEC = register_algorithm(
-    AlgoSpec("ppo", SUMMARY, PPOConfig, PPOHParams, build, ("discrete", "continuous"), PRESETS)
+    AlgoSpec(
+        "ppo",
+        SUMMARY,
+        PPOConfig,
+        PPOHParams,
+        build,
+        ("discrete", "continuous"),
+        PRESETS,
+        components=COMPONENTS,
+    )
 )
 make_train, preset = SPEC.make_train, SPEC.preset

@@ -18,6 +18,26 @@ class Preset(NamedTuple):
     hparams: Mapping[str, Any] = {}
 
 
+class Component(NamedTuple):
+    """A part of an algorithm that an ablation can switch off (`purerl.ablate`).
+
+    Attributes:
+        name: short name, e.g. "norm_adv" (CLI `--components`).
+        description: one line: what it is and what "off" means exactly.
+        off: field -> value that switches it off: hyperparameter fields for a traced component (its
+            variants run as settings of one vmapped program), config fields for a static one.
+        static: True when `off` names config fields: each variant is its own program (same seeds).
+        requires: config field -> value the component needs to act at all (e.g. a learning-rate decay
+            gate acts only with `anneal_lr=True`); where unmet, the component counts as already off.
+    """
+
+    name: str
+    description: str
+    off: Mapping[str, Any]
+    static: bool = False
+    requires: Mapping[str, Any] = {}
+
+
 def env_family(env_name: str) -> str:
     """The preset family of an environment: "minatar" (names ending in "-MinAtar"), "continuous" (Box
     action space) or "default"."""
@@ -48,6 +68,7 @@ class AlgoSpec(NamedTuple):
         agent_builder: `(spec, config) -> loop.Agent`: builds the environment, the algorithm on it
             (`build`) and the evaluation; `loop.make_agent` for environments, `games.training.make_agent`
             for two-player games.
+        components: what `purerl ablate` can switch off, by name (`Component`); empty if none.
     """
 
     name: str
@@ -59,6 +80,7 @@ class AlgoSpec(NamedTuple):
     presets: Mapping[str, Preset] = {}
     probe: str = ""
     agent_builder: Callable[[Any, Any], Agent] = make_agent
+    components: Mapping[str, Component] = {}
 
     def validate_hparams(self, hparams: Any) -> None:
         """Raise `ValueError` naming the first field (scalar or stacked sweep) outside its range."""
@@ -113,6 +135,14 @@ def register_algorithm(spec: AlgoSpec) -> AlgoSpec:
                 raise ValueError(
                     f"{spec.name} preset {key!r} names unknown {cls.__name__} fields {sorted(unknown)}"
                 )
+    for key, part in spec.components.items():
+        cls = spec.config_cls if part.static else spec.hparams_cls
+        unknown = set(part.off) - set(field_names(cls))
+        if key != part.name or unknown or set(part.requires) - set(field_names(spec.config_cls)):
+            raise ValueError(
+                f"{spec.name} component {key!r}: its name must be its key, its off fields "
+                f"{cls.__name__} fields and its requires fields config fields"
+            )
     _ALGORITHMS[spec.name] = spec
     return spec
 
