@@ -92,6 +92,21 @@ def load_results() -> dict:
     return {path.stem: io.read_json(path) for path in sorted(RESULTS.glob("*.json"))}
 
 
+def seeds_at_target(result: dict, random_baseline: dict | None) -> str:
+    """`"0.75 (24/32)"`: seeds whose final return meets the row's target (">= X", or "above random": above
+    the random policy's IQM), over all seeds (a diverged seed has no final return and counts as missing)."""
+    target = result.get("target", "")
+    per_seed = np.asarray(result["final_return"]["per_seed"], np.float64)
+    if target.startswith(">="):
+        reached = per_seed >= float(target.removeprefix(">="))
+    elif target == "above random" and random_baseline is not None:
+        reached = per_seed > random_baseline["iqm"]
+    else:
+        return "-"
+    count, total = int(np.sum(reached)), int(result["num_seeds"])
+    return f"{count / total:.2f} ({count}/{total})"
+
+
 def write_table() -> None:
     from purerl import io
     from purerl.stats import format_ci
@@ -99,20 +114,21 @@ def write_table() -> None:
     results = load_results()
 
     lines = [
-        "| algorithm | env | seeds | env steps / seed | final return IQM [95% CI] | target "
-        "| env steps/s | wall s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| algorithm | env | seeds | env steps / seed | final return IQM [95% CI] | mean | target "
+        "| seeds at target | env steps/s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    baselines = {k.removeprefix("random_"): v for k, v in results.items() if k.startswith("random_")}
     for algo, env, *_ in ENTRIES:
         r = results.get(f"{algo}_{env}")
         if r is None:
             continue
         lines.append(
             f"| {algo} | {env} | {r['num_seeds']} | {r['total_timesteps']:,} "
-            f"| {format_ci(r['final_return'])} | "
-            f"{r.get('target', '')} | {r['env_steps_per_second']:,.0f} | {r['wall_seconds']:.0f} |"
+            f"| {format_ci(r['final_return'])} | {r['final_return']['mean']:.1f} | {r.get('target', '')} | "
+            f"{seeds_at_target(r, baselines.get(env))} | {r['env_steps_per_second']:,.0f} "
+            f"| {r['wall_seconds']:.0f} |"
         )
-    baselines = {k.removeprefix("random_"): v for k, v in results.items() if k.startswith("random_")}
     if baselines:
         lines.append("")
         lines.append(
