@@ -40,6 +40,10 @@ _EXPORTS = {
     "evaluate_run": "purerl.saved",
     "Algorithm": "purerl.loop",
     "Transition": "purerl.types",
+    "check_env": "purerl.envs",
+    "from_gymnax": "purerl.envs",
+    "export_csv": "purerl.export",
+    "compare_runs": "purerl.compare",
 }
 
 
@@ -68,8 +72,12 @@ __all__ = [
     "Transition",
     "agents",
     "algorithms",
+    "check_env",
+    "compare_runs",
     "envs",
     "evaluate_run",
+    "export_csv",
+    "from_gymnax",
     "get_algorithm",
     "load_run",
     "make",
