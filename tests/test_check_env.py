@@ -178,7 +178,8 @@ def test_every_registered_env_passes(name):
     problems = check_env(name)
     if name in OBS_BOUNDS_ALLOW_LIST:
         # Known gymnax 1.0.1 observations outside their declared space (see tests/test_envs.py): the
-        # checker must report them, and nothing else.
-        assert problems and all("outside spec.observation_space" in p for p in problems), problems
+        # checker may report them (some only leave the space on states a short random rollout does not
+        # reach, e.g. MetaMaze, UmbrellaChain), and nothing else.
+        assert all("outside spec.observation_space" in p for p in problems), problems
     else:
         assert problems == []
