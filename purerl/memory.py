@@ -16,13 +16,18 @@ import jax
 import numpy as np
 
 
+def _abstract_key() -> jax.ShapeDtypeStruct:
+    """One typed PRNG key, abstractly (no key is made: keys enter purerl only as arguments)."""
+    return jax.eval_shape(jax.random.key, jax.ShapeDtypeStruct((), np.uint32))
+
+
 def tree_bytes(tree: Any) -> int:
     """Bytes of every array (or `ShapeDtypeStruct`) leaf of `tree`; typed PRNG keys count their data."""
     total = 0
     for x in jax.tree.leaves(tree):
         dtype = x.dtype
         if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            key_shape = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
+            key_shape = jax.eval_shape(lambda k: jax.random.key_data(k), _abstract_key()).shape
             total += int(np.prod(x.shape, dtype=np.int64)) * int(np.prod(key_shape)) * 4
         else:
             total += int(np.prod(x.shape, dtype=np.int64)) * np.dtype(dtype).itemsize
@@ -37,7 +42,7 @@ def run_state_bytes(init: Any, hparams: Any, init_args: tuple[Any, ...]) -> int:
         hparams: one setting's hyperparameters (scalar leaves).
         init_args: one seed's extra init arguments (no leading seed axis).
     """
-    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
+    key = _abstract_key()
     scalars = jax.tree.map(lambda v: jax.ShapeDtypeStruct(np.shape(v), np.float32), hparams)
     return tree_bytes(jax.eval_shape(init, key, scalars, *init_args))
 
