@@ -96,20 +96,15 @@ def _final(result: Any, row: int | None) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _entry(name: str, part: Component | None, result: Any, row: int | None, goal: Any) -> dict[str, Any]:
     final, healthy, curves = _final(result, row)
-    scores = final[healthy]
-    reached = None if goal is None else int(np.sum(scores >= goal.value))
     return {
         "name": name,
         "kind": FULL if part is None else ("static" if part.static else "traced"),
         "description": "the full method" if part is None else part.description,
         "off": {} if part is None else dict(part.off),
         "num_seeds": int(final.size),
-        "num_healthy": int(scores.size),
-        "final_return": stats.summarize(scores) if scores.size else None,
-        "num_at_target": reached,
-        "fraction_at_target": None if reached is None else reached / final.size,
+        **stats.final_scores(final, healthy, None if goal is None else goal.value),
         "probability_of_improvement": None,
-        "_scores": scores,
+        "_scores": final[healthy],
         "_curves": (np.asarray(result.env_steps), curves),
     }
 

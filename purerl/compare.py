@@ -48,8 +48,6 @@ def _entries(runs: list[RunFiles], target: float | None) -> list[dict[str, Any]]
         final = np.asarray(run.metrics["eval_return"], np.float64)[..., -1]  # [H, S]
         healthy = np.asarray(run.metrics["healthy"])[..., -1].astype(bool) & np.isfinite(final)
         for h, label in enumerate(run.labels):
-            scores = final[h][healthy[h]]
-            reached = None if goal is None else int(np.sum(scores >= goal.value))
             entries.append(
                 {
                     "run": str(run.path),
@@ -57,12 +55,9 @@ def _entries(runs: list[RunFiles], target: float | None) -> list[dict[str, Any]]
                     "name": f"{run.path.name} [{label}]" if len(runs) > 1 else label,
                     "env": run.env,
                     "num_seeds": int(final.shape[1]),
-                    "num_healthy": int(scores.size),
-                    "final_return": stats.summarize(scores) if scores.size else None,
+                    **stats.final_scores(final[h], healthy[h], None if goal is None else goal.value),
                     "target": None if goal is None else goal.value,
-                    "num_at_target": reached,
-                    "fraction_at_target": None if reached is None else reached / final.shape[1],
-                    "_scores": scores,
+                    "_scores": final[h][healthy[h]],
                     "_curves": (run.env_steps, np.asarray(run.metrics["eval_return"])[h]),
                 }
             )

@@ -323,12 +323,8 @@ def seed_summary(
     healthy = healthy_blocks[:, -1].astype(bool) & np.isfinite(final)
     diverged = np.flatnonzero(~healthy)
     first_bad = np.argmax(~healthy_blocks.astype(bool), axis=1)
-    at_target = None if target is None else int((healthy & (final >= target)).sum())
     return {
-        "final_return": stats.summarize(final[healthy]) if healthy.any() else None,
-        "num_healthy": int(healthy.sum()),
-        "num_at_target": at_target,
-        "fraction_at_target": None if at_target is None else at_target / final.shape[0],
+        **stats.final_scores(final, healthy, target),
         "diverged_seeds": diverged.tolist(),
         "diverged_at_block": {str(s): int(first_bad[s]) for s in diverged},
     }

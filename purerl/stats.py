@@ -265,6 +265,30 @@ def bootstrap_ci_pointwise(
 # Summaries
 
 
+def final_scores(final: ArrayLike, healthy: ArrayLike, target: float | None = None) -> dict[str, Any]:
+    """One setting's final returns: statistics over its healthy seeds and the seeds at `target`.
+
+    Args:
+        final: ``[S]`` final returns, every seed.
+        healthy: ``[S]`` bool, seeds that did not diverge (non-finite returns are excluded too).
+        target: the return a seed must reach (``>=``), or None.
+
+    Returns:
+        ``{"final_return": summarize(...) or None, "num_healthy", "num_at_target",
+        "fraction_at_target"}``; the fraction is over all ``S`` seeds (a diverged seed did not reach the
+        target); both target entries are None without a target.
+    """
+    final = np.asarray(final, np.float64)
+    scores = final[np.asarray(healthy, bool) & np.isfinite(final)]
+    at = None if target is None else int(np.sum(scores >= target))
+    return {
+        "final_return": summarize(scores) if scores.size else None,
+        "num_healthy": int(scores.size),
+        "num_at_target": at,
+        "fraction_at_target": None if at is None else at / final.shape[0],
+    }
+
+
 def summarize(
     per_seed: ArrayLike, seed: int = 0, num_resamples: int = 2000, confidence: float = 0.95
 ) -> dict[str, Any]:
