@@ -373,6 +373,7 @@ class _Job:
 
     spec: Any
     config: Any
+    agent: Agent  # built once: the memory check and the plan both need it
     hparams: Any
     num_seeds: int
     seed: int
@@ -516,6 +517,7 @@ def run(
     job = _Job(
         spec=spec,
         config=config,
+        agent=spec.make_agent(config),
         hparams=hparams,
         num_seeds=num_seeds,
         seed=seed,
@@ -558,7 +560,7 @@ def _check_memory(job: _Job) -> None:
     """Refuse a run whose state cannot fit its devices (`purerl.memory`), in seconds, before compiling."""
     one_setting = jax.tree.map(lambda v: np.asarray(v).reshape(-1)[0], job.hparams)
     one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), job.init_args)
-    per_run = memory.run_state_bytes(job.spec.make_agent(job.config).init, one_setting, one_seed)
+    per_run = memory.run_state_bytes(job.agent.init, one_setting, one_seed)
     memory.check_fits(per_run, job.num_settings * job.num_seeds, job.devices)
 
 
@@ -566,7 +568,7 @@ def _plan(job: _Job, out: Path | None, resuming: bool) -> _Plan:
     """Layout, program and sharded inputs of a run; for a resumed one, its checkpoint's metadata first
     (it fixes the chunk size and the run-axis padding) and checked against this run."""
     started = time.perf_counter()
-    agent: Agent = job.spec.make_agent(job.config)
+    agent = job.agent
     checkpoints = Checkpoints(out, job.keep_checkpoints) if out is not None else None
     resume_step = meta = where = None
     if resuming and (out / results.CHECKPOINT_DIR).exists():
