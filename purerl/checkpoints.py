@@ -130,16 +130,13 @@ class Checkpoints:
         except (OSError, ValueError) as err:
             raise self._unreadable(step, err) from err
         root = self.directory / str(step)
+        current = self._digests(step)
         for name, digest in saved.items():
-            file = root / name
-            if not file.is_file():
-                problem = f"{file} is missing"
-            else:
-                with open(file, "rb") as f:
-                    if hashlib.file_digest(f, "sha256").hexdigest() == digest:
-                        continue
-                problem = f"{file} changed since it was saved (SHA-256 mismatch)"
-            raise self._unreadable(step, ValueError(problem))
+            if name not in current:
+                raise self._unreadable(step, ValueError(f"{root / name} is missing"))
+            if current[name] != digest:
+                problem = f"{root / name} changed since it was saved (SHA-256 mismatch)"
+                raise self._unreadable(step, ValueError(problem))
 
     def describe(self, step: int) -> str:
         """`"checkpoint <path>"`, for messages."""
