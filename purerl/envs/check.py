@@ -131,6 +131,17 @@ def _traced_failure(what: str, error: BaseException, eager: Any) -> str:
     return f"{what} is not jittable: {_first_line(error)}"
 
 
+def _trace_pair(name: str, what: str, fn: Any, *args: Any) -> tuple[Any, str | None]:
+    """`(abstract (state, TimeStep), None)` from tracing `fn(*args)`, or `(None, problem)` if it does
+    not trace (see `_traced_failure`) or returns something other than a pair."""
+    out, error = _trace(fn, *args)
+    if error is not None:
+        return None, _traced_failure(what, error, lambda: fn(*args))
+    if not (isinstance(out, tuple) and len(out) == 2):
+        return None, f"{name} must return a pair (state, TimeStep)"
+    return out, None
+
+
 def _bounds_problem(obs: np.ndarray, space: Any, where: str) -> str | None:
     """`obs` `[N, *obs_shape]` against the space's bounds; None if all inside."""
     if isinstance(space, Box):
@@ -221,12 +232,9 @@ def check_env(
     key_reset, key_step, key_action = jax.random.split(key, 3)
 
     # reset: traceable, vmappable, a well-formed first TimeStep.
-    reset_out, error = _trace(env.reset, key_reset, params)
-    if error is not None:
-        problems.append(_traced_failure("reset", error, lambda: env.reset(key_reset, params)))
-        return problems
-    if not (isinstance(reset_out, tuple) and len(reset_out) == 2):
-        problems.append("reset must return a pair (state, TimeStep)")
+    reset_out, problem = _trace_pair("reset", "reset", env.reset, key_reset, params)
+    if problem is not None:
+        problems.append(problem)
         return problems
     state_abstract, first_abstract = reset_out
     problems += _check_timestep(first_abstract, "reset", obs_space)
@@ -247,13 +255,10 @@ def check_env(
         state, _ = env.reset(key_reset, params)
         return env.step(key, state, action, params)
 
-    step_out, error = _trace(step_once, key_step, action)
-    if error is not None:
-        what = f"step with a sampled action (shape {action.shape}, dtype {action.dtype})"
-        problems.append(_traced_failure(what, error, lambda: step_once(key_step, action)))
-        return problems
-    if not (isinstance(step_out, tuple) and len(step_out) == 2):
-        problems.append("step must return a pair (state, TimeStep)")
+    what = f"step with a sampled action (shape {action.shape}, dtype {action.dtype})"
+    step_out, problem = _trace_pair("step", what, step_once, key_step, action)
+    if problem is not None:
+        problems.append(problem)
         return problems
     next_state_abstract, step_abstract = step_out
     problems += _check_timestep(step_abstract, "step", obs_space)
