@@ -67,7 +67,8 @@ class Study:
 FULL = (
     Study("ppo", "CartPole-v1", 100_000),
     Study("dqn", "CartPole-v1", 50_000),
-    Study("ppo", "Breakout-MinAtar", 100_000),
+    # All eight variants at once (256 runs) need 43 GB here; two components keep it to 96 runs.
+    Study("ppo", "Breakout-MinAtar", 100_000, ("gae", "clip_vloss")),
 )
 QUICK = (
     Study("ppo", "CartPole-v1", 8_192, ("norm_adv", "gae")),
@@ -209,7 +210,9 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         "",
         f"Agreement: {sum(compared)} of {len(compared)} component verdicts match the published finding. The "
         "published studies used other environments (MuJoCo, Atari) and budgets of millions of steps; these "
-        "runs are CPU budgets (below), so a disagreement says the effect was not reproduced here.",
+        "runs are CPU budgets (below), so a disagreement says the effect was not reproduced here. With 32 "
+        'seeds per variant the interval\'s half-width is about 0.14, so "no detectable effect" rules out '
+        "only large effects: it is weak support for a finding that a component matters little.",
         "",
     ]
     for study in result["studies"]:
@@ -235,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="4 seeds and tiny budgets (CI)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per variant (default 32, quick 4)")
     parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the studies already in the output's JSON, run the rest"
+    )
     args = parser.parse_args(argv)
     studies = QUICK if args.quick else FULL
     seeds = args.seeds or (4 if args.quick else 32)
@@ -242,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # Scratch: each program's run directory (checkpoints included); the kept files are copied to `out`.
     work = args.out / "work" if args.out else Path("runs/ppo_ablations_work" + "_quick" * args.quick)
     if work.exists():
-        shutil.rmtree(work)
+        shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     started = time.time()
     result: dict[str, Any] = {
@@ -251,8 +257,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "load_average": list(load),
         "studies": [],
     }
+    done = {}
+    if args.resume and (out / "ppo_ablations.json").exists():
+        previous = io.read_json(out / "ppo_ablations.json")
+        done = {(s["algo"], s["env"], s["steps"], s["num_seeds"]): s for s in previous["studies"]}
+        started -= previous["wall_seconds"]
     for study in studies:  # the report is rewritten after each study, so a long run keeps what it has
-        result["studies"].append(run_study(study, seeds, work, out))
+        kept = done.get((study.algo, study.env, study.steps, seeds))
+        result["studies"].append(kept or run_study(study, seeds, work, out))
         result["wall_seconds"] = time.time() - started
         io.write_json(out / "ppo_ablations.json", result)
         plot(result["studies"], out / "ppo_ablations.png")
