@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from purerl import io, stats
+from purerl import reports, stats
 from purerl.agents.registry import AlgoSpec, Component
 from purerl.config import unknown_name_message
 from purerl.tables import target_cell
@@ -260,19 +260,6 @@ def format_ablation_table(result: Mapping[str, Any]) -> str:
 
 
 def _write(out: Path, result: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, str]:
-    from purerl import plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": out / "ablation.json",
-        "table": out / "ablation.txt",
-        "learning_curves": out / "learning_curves.png",
-    }
     curves = {e["name"]: e["_curves"] for e in entries}
     title = f"{result['algo']} on {result['env']}: leave-one-out ablation"
-    plots.plot_learning_curves(curves, files["learning_curves"], ylabel="evaluation return", title=title)
-    with io.atomic_path(files["table"]) as tmp:
-        tmp.write_text(result["table"] + "\n", encoding="utf-8")
-    written = {k: str(v) for k, v in files.items()}
-    io.write_json(files["json"], {**result, "files": written})
-    return written
+    return reports.write_report(out, "ablation", result, curves, title=title)

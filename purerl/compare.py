@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from purerl import io, stats
+from purerl import io, reports, stats
 from purerl.run_files import RunFiles, read_run_files
 from purerl.tables import target_cell
 from purerl.targets import resolve_target
@@ -172,23 +172,9 @@ def format_compare_table(result: dict[str, Any]) -> str:
 
 
 def _write(out: Path, result: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, str]:
-    from purerl import plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": out / "compare.json",
-        "table": out / "compare.txt",
-        "learning_curves": out / "learning_curves.png",
-        "performance_profiles": out / "performance_profiles.png",
-    }
     curves = {e["name"]: e["_curves"] for e in entries}
-    plots.plot_learning_curves(curves, files["learning_curves"], ylabel="evaluation return")
-    _plot_profiles(result["performance_profiles"], files["performance_profiles"])
-    with io.atomic_path(files["table"]) as tmp:
-        tmp.write_text(result["table"] + "\n", encoding="utf-8")
-    written = {k: str(v) for k, v in files.items()}
-    io.write_json(files["json"], {**result, "files": written})
-    return written
+    profiles = {"performance_profiles": lambda path: _plot_profiles(result["performance_profiles"], path)}
+    return reports.write_report(out, "compare", result, curves, extra_plots=profiles)
 
 
 def _plot_profiles(profiles: dict[str, Any], path: Path) -> None:

@@ -133,6 +133,25 @@ _BATCHED: dict[Callable[..., Any], Callable[[np.ndarray, int], np.ndarray]] = {
 # Bootstrap
 
 
+def _row_draws(
+    rng: np.random.Generator,
+    num_rows: int,
+    num_resamples: int,
+    resample_elements: int,
+    columns: tuple[int, ...] = (),
+) -> Iterator[np.ndarray]:
+    """Yields ``num_resamples`` draws of row indices with replacement, in chunks ``[b, num_rows, *columns]``.
+
+    ``resample_elements`` is the size of one resample's data: a chunk holds at most
+    ``_MAX_CHUNK_ELEMENTS`` of them (at least one resample), which bounds memory. ``columns`` draws each
+    column's rows independently (stratified); ``()`` draws whole rows.
+    """
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // resample_elements)
+    for start in range(0, num_resamples, chunk):
+        b = min(chunk, num_resamples - start)
+        yield rng.integers(0, num_rows, size=(b, num_rows, *columns))
+
+
 def _stratified_resamples(
     a: np.ndarray, num_resamples: int, rng: np.random.Generator, elements_per_entry: int = 1
 ) -> Iterator[np.ndarray]:
@@ -142,11 +161,9 @@ def _stratified_resamples(
     ``num_runs`` entries per task. Chunks bound memory; the loop is over chunks, not over resamples.
     """
     num_runs, num_tasks = a.shape
-    chunk = max(1, _MAX_CHUNK_ELEMENTS // (a.size * max(1, elements_per_entry)))
     columns = np.arange(num_tasks)
-    for start in range(0, num_resamples, chunk):
-        b = min(chunk, num_resamples - start)
-        rows = rng.integers(0, num_runs, size=(b, num_runs, num_tasks))
+    resample_elements = a.size * max(1, elements_per_entry)
+    for rows in _row_draws(rng, num_runs, num_resamples, resample_elements, (num_tasks,)):
         yield a[rows, columns]
 
 
@@ -250,13 +267,9 @@ def bootstrap_ci_pointwise(
             return np.apply_along_axis(statistic, axis, arr)
 
     rng = np.random.default_rng(seed)
-    num_seeds = y.shape[0]
-    chunk = max(1, _MAX_CHUNK_ELEMENTS // y.size)
-    values = []
-    for start in range(0, int(num_resamples), chunk):
-        b = min(chunk, int(num_resamples) - start)
-        rows = rng.integers(0, num_seeds, size=(b, num_seeds))
-        values.append(batched(y[rows], 1))  # [b, num_seeds, T] -> [b, T]
+    # Seeds are resampled as whole curves: one index draw serves every x.
+    draws = _row_draws(rng, y.shape[0], int(num_resamples), y.size)
+    values = [batched(y[rows], 1) for rows in draws]  # [b, num_seeds, T] -> [b, T]
     low, high = _percentile_interval(np.concatenate(values), confidence)
     return np.asarray(batched(y, 0), dtype=np.float64), low, high
 

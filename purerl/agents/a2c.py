@@ -20,6 +20,7 @@ One update:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any, NamedTuple
 
 import jax
@@ -232,20 +233,6 @@ def build(config: A2CConfig, env: Env, env_params: Any) -> Algorithm:
         opt_state = optimizer(hparams).init(params)
         return A2CState(params, opt_state, norm.init(envs.obs), envs, jnp.zeros((), jnp.int32))
 
-    def loss_fn(params, batch, obs_stats, hparams):
-        traj, advantages, targets = batch
-        log_prob, entropy, values = actor_critic.flat_policy_terms(network, norm, params, obs_stats, traj)
-        return a2c_loss(
-            log_prob,
-            entropy,
-            values,
-            advantages.reshape(-1),
-            targets.reshape(-1),
-            hparams.ent_coef,
-            hparams.vf_coef,
-            config.normalize_advantages,
-        )
-
     def update(key: PRNGKey, state: A2CState, hparams: A2CHParams):
         def policy(key, obs):
             pi, value = network.apply(state.params, norm(state.obs_stats, obs))
@@ -266,10 +253,14 @@ def build(config: A2CConfig, env: Env, env_params: Any) -> Algorithm:
             config.advantage,
             n_step,
         )
-        loss = lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams)
-        batch = (traj, advantages, targets)
+        loss = functools.partial(
+            a2c_loss,
+            ent_coef=hparams.ent_coef,
+            vf_coef=hparams.vf_coef,
+            normalize_advantages=config.normalize_advantages,
+        )
         params, opt_state, obs_stats, metrics = actor_critic.segment_step(
-            optimizer(hparams), loss, state, batch, traj.obs, info, norm
+            optimizer(hparams), network, norm, state, traj, (advantages, targets), info, loss
         )
         return A2CState(params, opt_state, obs_stats, envs, state.update_count + 1), metrics
 

@@ -109,24 +109,42 @@ def flat_policy_terms(
 
 
 def segment_step(
-    tx: Any, loss_fn: Callable, state: Any, batch: Any, obs: jax.Array, info: dict, normalizer: ObsNormalizer
+    tx: Any,
+    network: ActorCritic,
+    normalizer: ObsNormalizer,
+    state: Any,
+    traj: Any,
+    targets: tuple[jax.Array, ...],
+    info: dict,
+    terms_loss: Callable,
 ) -> tuple[Any, Any, RunningMeanStd, dict[str, jax.Array]]:
     """One gradient step on a whole rollout segment (A2C, REINFORCE), then the observation statistics.
 
+    The loss is `terms_loss(log_prob, entropy, values, *targets)` on flat data: the policy terms of
+    `flat_policy_terms` and every target flattened, each `[T * B]`.
+
     Args:
         tx: the optimiser.
-        loss_fn: `(params, batch) -> (loss, metrics)`.
-        state: the agent state (`params`, `opt_state`, `obs_stats`).
-        batch: what `loss_fn` takes.
-        obs: `[T, B, ...]` the segment's observations (folded into the statistics when enabled).
-        info: the rollout's per-step env info (episode statistics).
+        network: the agent's actor-critic.
         normalizer: the agent's observation normaliser.
+        state: the agent state (`params`, `opt_state`, `obs_stats`).
+        traj: the time-major segment `[T, B]` (`obs`, `action`).
+        targets: per-step regression or advantage targets, each `[T, B]`.
+        info: the rollout's per-step env info (episode statistics).
+        terms_loss: `(log_prob, entropy, values, *targets) -> (loss, metrics)`.
 
     Returns:
         `(params, opt_state, obs_stats, metrics)`, metrics with `grad_norm` and the episode statistics.
     """
+
+    def loss_fn(params: Any, batch: tuple[Any, tuple[jax.Array, ...]]) -> tuple[jax.Array, dict]:
+        traj, targets = batch
+        log_prob, entropy, values = flat_policy_terms(network, normalizer, params, state.obs_stats, traj)
+        return terms_loss(log_prob, entropy, values, *(x.reshape(-1) for x in targets))
+
+    batch = (traj, targets)
     params, opt_state, metrics, grads = learn.gradient_step(tx, loss_fn, state.params, state.opt_state, batch)
-    obs_stats = normalizer.update(state.obs_stats, obs.reshape((-1, *obs.shape[2:])))
+    obs_stats = normalizer.update(state.obs_stats, traj.obs.reshape((-1, *traj.obs.shape[2:])))
     metrics["grad_norm"] = optax.tree.norm(grads)
     metrics.update(rollout.episode_metrics(info))
     return params, opt_state, obs_stats, metrics

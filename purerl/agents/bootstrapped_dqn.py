@@ -40,6 +40,7 @@ from purerl.agents.off_policy import (
     OffPolicyState,
     make_off_policy_algorithm,
     periodic_target_update,
+    scan_gradient_steps,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
 from purerl.agents.value_based import QOptions, make_q_network
@@ -217,8 +218,7 @@ def build(config: BootstrappedDQNConfig, env: Env, env_params: Any) -> Algorithm
             )
             return new, jax.tree.map(jnp.mean, metrics)
 
-        ls, metrics = jax.lax.scan(step, ls, batches)
-        return ls, {k: v.mean() for k, v in metrics.items()}
+        return scan_gradient_steps(step, ls, batches)
 
     def act(key: PRNGKey, state: BootstrappedDQNLearner, obs: jax.Array) -> jax.Array:
         del key

@@ -35,6 +35,7 @@ from purerl.agents.off_policy import (
     OffPolicyState,
     make_off_policy_algorithm,
     periodic_target_update,
+    scan_gradient_steps,
 )
 from purerl.agents.registry import AlgoSpec, Component, Preset, register_algorithm
 from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
@@ -265,8 +266,7 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
             )
             return DQNLearner(params, target_params, opt_state, grad_steps), metrics
 
-        ls, metrics = jax.lax.scan(step, ls, batches)
-        return ls, {k: v.mean() for k, v in metrics.items()}
+        return scan_gradient_steps(step, ls, batches)
 
     act = make_q_act(network, config, lambda ls: ls.params)
     learner = OffPolicyLearner(init, explore, act, learn_fn)

@@ -180,6 +180,23 @@ def periodic_target_update(
     return jax.tree.map(lambda t, o: jnp.where(sync, tau * o + (1.0 - tau) * t, t), target, online)
 
 
+def scan_gradient_steps(
+    step: Callable[[Any, Any], tuple[Any, dict[str, jax.Array]]], learner: Any, xs: Any
+) -> tuple[Any, dict[str, jax.Array]]:
+    """Runs `step(learner, x)` for each `x` along the leading axis `[G]` of `xs`, in order.
+
+    Args:
+        step: one gradient step (or group of steps): `(learner, x) -> (learner, metrics)`.
+        learner: the learner state before the first step.
+        xs: pytree with leaves `[G, ...]` (minibatches, keys).
+
+    Returns:
+        `(learner, metrics)`: the state after the last step and each metric averaged over the `G` steps.
+    """
+    learner, metrics = jax.lax.scan(step, learner, xs)
+    return learner, {k: v.mean() for k, v in metrics.items()}
+
+
 def bounded_action_box(env: Env, algo: str) -> Box:
     """The env's action box, which must be 1-D and finite (actions are squashed into it)."""
     space = env.spec.action_space

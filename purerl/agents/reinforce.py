@@ -258,20 +258,6 @@ def build(config: ReinforceConfig, env: Env, env_params: Any) -> Algorithm:
         opt_state = optimizer(hparams).init(params)
         return ReinforceState(params, opt_state, norm.init(envs.obs), jnp.zeros((), jnp.int32))
 
-    def loss_fn(params, batch, obs_stats, hparams):
-        traj, mc_returns, valid = batch
-        log_prob, entropy, values = actor_critic.flat_policy_terms(network, norm, params, obs_stats, traj)
-        return reinforce_loss(
-            log_prob,
-            entropy,
-            values if config.baseline else None,
-            mc_returns.reshape(-1),
-            valid.reshape(-1),
-            hparams.ent_coef,
-            hparams.vf_coef,
-            config.normalize_advantages,
-        )
-
     def update(key: PRNGKey, state: ReinforceState, hparams: ReinforceHParams):
         key_reset, key_collect = jax.random.split(key)
         envs = rollout.reset_batch(key_reset, train_env, env_params, config.num_envs)
@@ -289,10 +275,22 @@ def build(config: ReinforceConfig, env: Env, env_params: Any) -> Algorithm:
         mc_returns, valid = monte_carlo_targets(
             traj.reward, traj.terminated, traj.truncated, hparams.gamma, next_values, config.segment_end
         )
-        loss = lambda params, batch: loss_fn(params, batch, state.obs_stats, hparams)
-        batch = (traj, mc_returns, valid)
+
+        def loss(log_prob, entropy, values, mc_returns, valid):
+            values = values if config.baseline else None  # no baseline: the value head is left untrained
+            return reinforce_loss(
+                log_prob,
+                entropy,
+                values,
+                mc_returns,
+                valid,
+                hparams.ent_coef,
+                hparams.vf_coef,
+                config.normalize_advantages,
+            )
+
         params, opt_state, obs_stats, metrics = actor_critic.segment_step(
-            optimizer(hparams), loss, state, batch, traj.obs, info, norm
+            optimizer(hparams), network, norm, state, traj, (mc_returns, valid), info, loss
         )
         return ReinforceState(params, opt_state, obs_stats, state.update_count + 1), metrics
 

@@ -221,14 +221,9 @@ def build(config: SACConfig, env: Env, env_params: Any) -> Algorithm:
         return new, metrics
 
     def learn(key: PRNGKey, ls: SACLearnerState, batches: Transition, hparams: SACHParams):
-        num_steps = jax.tree.leaves(batches)[0].shape[0]
-
-        def body(ls, xs):
-            batch, key = xs
-            return gradient_step(ls, batch, key, hparams)
-
-        ls, metrics = jax.lax.scan(body, ls, (batches, jax.random.split(key, num_steps)))
-        return ls, {k: v.mean() for k, v in metrics.items()}
+        keys = jax.random.split(key, jax.tree.leaves(batches)[0].shape[0])
+        step = lambda ls, xs: gradient_step(ls, *xs, hparams)  # xs: (batch, key)
+        return off_policy.scan_gradient_steps(step, ls, (batches, keys))
 
     learner = off_policy.OffPolicyLearner(init, explore, act, learn)
     return off_policy.make_off_policy_algorithm(config, env, env_params, learner)

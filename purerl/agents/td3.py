@@ -178,7 +178,8 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
     def delayed_group(ls: TD3LearnerState, xs, hparams: TD3HParams):
         """`policy_delay` critic steps, then one actor step on the last minibatch and the target updates."""
         batches, keys = xs
-        ls, critic_metrics = jax.lax.scan(lambda s, x: critic_step(s, x, hparams), ls, (batches, keys))
+        critic = lambda s, x: critic_step(s, x, hparams)
+        ls, metrics = off_policy.scan_gradient_steps(critic, ls, (batches, keys))
         last = jax.tree.map(lambda x: x[-1], batches)
         actor_tx, _ = optimizers(hparams)
         loss, grads = jax.value_and_grad(actor_loss)(ls.actor_params, ls.critic_params, last)
@@ -192,15 +193,13 @@ def build(config: TD3Config, env: Env, env_params: Any) -> Algorithm:
                 ls.target_critic_params, ls.critic_params, hparams.tau
             ),
         )
-        metrics = {k: v.mean() for k, v in critic_metrics.items()}
         return ls, {**metrics, "actor_loss": loss}
 
     def learn(key: PRNGKey, ls: TD3LearnerState, batches: Transition, hparams: TD3HParams):
         grouped = jax.tree.map(lambda x: x.reshape((num_groups, config.policy_delay, *x.shape[1:])), batches)
         keys = jax.random.split(key, config.gradient_steps)
         keys = keys.reshape((num_groups, config.policy_delay, *keys.shape[1:]))
-        ls, metrics = jax.lax.scan(lambda s, x: delayed_group(s, x, hparams), ls, (grouped, keys))
-        return ls, {k: v.mean() for k, v in metrics.items()}
+        return off_policy.scan_gradient_steps(lambda s, x: delayed_group(s, x, hparams), ls, (grouped, keys))
 
     learner = off_policy.OffPolicyLearner(init, explore, act, learn)
     return off_policy.make_off_policy_algorithm(config, env, env_params, learner)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -270,7 +271,34 @@ def _check_sampling(config: TransformerConfig, prompts: jax.Array, num_tokens: i
         raise ValueError(f"top_k must be in [0, vocab_size], got {top_k}")
 
 
-def _finish(outputs: tuple[jax.Array, jax.Array, jax.Array]) -> Samples:
+def _decode(
+    key: jax.Array,
+    context: Any,
+    next_logits: Callable[[Any, jax.Array], jax.Array],
+    extend: Callable[[Any, jax.Array, jax.Array], Any],
+    batch: int,
+    num_tokens: int,
+    sampling: tuple[float | jax.Array, int, int, int],
+) -> Samples:
+    """The decoding loop both samplers share; they differ only in how they keep the context.
+
+    Step `i` draws token `i` with `split(key, num_tokens)[i]` from `next_logits(context, i)` `[B, V]`,
+    masks it after the first eos (`_emit`), then `extend(context, tokens [B], i)` adds it to the context.
+    `sampling` is `(temperature, top_k, eos_id, pad_id)`, as in `sample`.
+    """
+    temperature, top_k, eos_id, pad_id = sampling
+    temperature = jnp.asarray(temperature, jnp.float32)
+
+    def step(carry, xs):
+        state, context = carry
+        step_key, i = xs
+        token, logprob = _choose(step_key, next_logits(context, i), temperature, top_k)
+        state, out = _emit(state, token, logprob, eos_id, pad_id)
+        return (state, extend(context, out[0], i)), out
+
+    init = (_DecodeState(jnp.zeros(batch, bool)), context)
+    xs = (jax.random.split(key, num_tokens), jnp.arange(num_tokens))
+    _, outputs = jax.lax.scan(step, init, xs)
     tokens, logprobs, mask = (jnp.swapaxes(x, 0, 1) for x in outputs)  # scan's [L, B] -> [B, L]
     return Samples(tokens, logprobs, mask)
 
@@ -324,21 +352,13 @@ def sample(
 
         return model.apply(variables, tokens, start, caches, method=run)
 
-    last_logits, caches = forward(prompts, 0, caches)
-    temperature = jnp.asarray(temperature, jnp.float32)
+    # The context is `forward`'s result: the next token's logits `[B, V]` and the caches.
+    def extend(context: tuple[jax.Array, Cache], tokens: jax.Array, i: jax.Array) -> tuple[jax.Array, Cache]:
+        return forward(tokens[:, None], prompt_len + i, context[1])
 
-    def step(carry, xs):
-        state, caches, step_logits = carry
-        step_key, i = xs
-        token, logprob = _choose(step_key, step_logits, temperature, top_k)
-        state, out = _emit(state, token, logprob, eos_id, pad_id)
-        step_logits, caches = forward(out[0][:, None], prompt_len + i, caches)
-        return (state, caches, step_logits), out
-
-    init = (_DecodeState(jnp.zeros(batch, bool)), caches, last_logits)
-    xs = (jax.random.split(key, num_tokens), jnp.arange(num_tokens))
-    _, outputs = jax.lax.scan(step, init, xs)
-    return _finish(outputs)
+    prefilled = forward(prompts, 0, caches)
+    sampling = (temperature, top_k, eos_id, pad_id)
+    return _decode(key, prefilled, lambda context, i: context[0], extend, batch, num_tokens, sampling)
 
 
 def sample_full_recompute(
@@ -361,19 +381,13 @@ def sample_full_recompute(
     buffer = jnp.concatenate(
         [prompts.astype(jnp.int32), jnp.full((batch, num_tokens), pad_id, jnp.int32)], axis=1
     )
-    temperature = jnp.asarray(temperature, jnp.float32)
 
-    def step(carry, xs):
-        state, buffer = carry
-        step_key, i = xs
+    def next_logits(buffer: jax.Array, i: jax.Array) -> jax.Array:
         all_logits = logits(params, config, buffer)
-        step_logits = jax.lax.dynamic_index_in_dim(all_logits, prompt_len - 1 + i, 1, keepdims=False)
-        token, logprob = _choose(step_key, step_logits, temperature, top_k)
-        state, out = _emit(state, token, logprob, eos_id, pad_id)
-        buffer = jax.lax.dynamic_update_slice(buffer, out[0][:, None], (0, prompt_len + i))
-        return (state, buffer), out
+        return jax.lax.dynamic_index_in_dim(all_logits, prompt_len - 1 + i, 1, keepdims=False)
 
-    init = (_DecodeState(jnp.zeros(batch, bool)), buffer)
-    xs = (jax.random.split(key, num_tokens), jnp.arange(num_tokens))
-    _, outputs = jax.lax.scan(step, init, xs)
-    return _finish(outputs)
+    def extend(buffer: jax.Array, tokens: jax.Array, i: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_update_slice(buffer, tokens[:, None], (0, prompt_len + i))
+
+    sampling = (temperature, top_k, eos_id, pad_id)
+    return _decode(key, buffer, next_logits, extend, batch, num_tokens, sampling)
