@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         started -= previous["wall_seconds"]
     for study in studies:  # the report is rewritten after each study, so a long run keeps what it has
         kept = done.get((study.algo, study.env, study.steps, seeds))
+        if kept and study.components and {e["name"] for e in kept["entries"][1:]} != set(study.components):
+            kept = None  # the study now ablates other components: run it again
         result["studies"].append(kept or run_study(study, seeds, work, out))
         result["wall_seconds"] = time.time() - started
         io.write_json(out / "ppo_ablations.json", result)
