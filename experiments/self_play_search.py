@@ -29,9 +29,17 @@ noise (gumbel_scale 4) was chosen on that 4-seed tuning run against the same sol
 
 from __future__ import annotations
 
+import os
+import sys
+
+if "--quick" in sys.argv[1:]:
+    # XLA's cheapest CPU pipeline: compiling dominates the quick run. XLA reads its flags once, when its
+    # backend starts, and importing gymnax (through purerl.agents) starts it, so this precedes the imports.
+    _FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAGS}".strip()
+
 import argparse
 import dataclasses
-import os
 import platform
 import time
 from pathlib import Path
@@ -543,9 +551,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="tiny budget and few seeds (CI)")
     parser.add_argument("--out", type=Path, default=None, help="output directory")
     args = parser.parse_args(argv)
-    if args.quick:  # XLA's cheapest CPU pipeline: compiling dominates the quick run (read at backend start)
-        flags = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
     budget = QUICK if args.quick else FULL
     out_dir = args.out or (Path("runs/self_play_search_quick") if args.quick else RESULTS)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """A run's memory, estimated before anything is compiled, against what its devices have free.
 
-The estimate is the training state (parameters, optimiser and env state, replay buffers) of every run,
-from `jax.eval_shape` of one run's `init`: exact for the state, a lower bound for the whole program
-(activations and rollouts inside an update come on top). A run whose state alone cannot fit is refused
-in seconds with both numbers, instead of compiling for minutes and dying with RESOURCE_EXHAUSTED.
+The estimate for one run is its training state (parameters, optimiser and env state, replay buffers),
+from `jax.eval_shape` of `init`, plus the largest buffer a loop inside one block stacks (a rollout's
+`[T, B, ...]` trajectory, an evaluation's episodes), from the block's traced program. Both are exact;
+together they are a lower bound for the whole program (activations come on top). A run that cannot fit
+even that is refused in seconds with the numbers, instead of compiling for minutes and dying with
+RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -34,17 +36,38 @@ def tree_bytes(tree: Any) -> int:
     return total
 
 
-def run_state_bytes(init: Any, hparams: Any, init_args: tuple[Any, ...]) -> int:
-    """Bytes of one run's state: `init(key, hparams, *init_args)` traced abstractly, nothing allocated.
+def run_bytes(init: Any, block: Any, hparams: Any, init_args: tuple[Any, ...]) -> tuple[int, int]:
+    """`(state, buffers)`: bytes of one run's state and of the largest buffer a loop in one block stacks.
+
+    Both are traced abstractly (`jax.eval_shape`, `jax.make_jaxpr`): nothing is allocated or compiled.
+    A scan's stacked outputs (`ys`, such as a rollout's `[T, B, ...]` trajectory) are one buffer that must
+    exist whole, on top of the state; carries are left out (XLA may update them in place).
 
     Args:
         init: the algorithm's `init(key, hparams, *init_args) -> state`.
+        block: `block(key, state, hparams) -> (state, metrics)`, one block of updates and its evaluation.
         hparams: one setting's hyperparameters (scalar leaves).
         init_args: one seed's extra init arguments (no leading seed axis).
     """
     key = _abstract_key()
     scalars = jax.tree.map(lambda v: jax.ShapeDtypeStruct(np.shape(v), np.float32), hparams)
-    return tree_bytes(jax.eval_shape(init, key, scalars, *init_args))
+    state = jax.eval_shape(init, key, scalars, *init_args)
+    program = jax.make_jaxpr(block)(key, state, scalars)
+    return tree_bytes(state), _largest_stacked(program.jaxpr)
+
+
+def _largest_stacked(jaxpr: Any) -> int:
+    largest = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            stacked = eqn.outvars[eqn.params["num_carry"] :]
+            largest = max(largest, tree_bytes([v.aval for v in stacked]))
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, tuple | list) else (param,):
+                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr holds its Jaxpr
+                if hasattr(inner, "eqns"):
+                    largest = max(largest, _largest_stacked(inner))
+    return largest
 
 
 def free_bytes(device: Any) -> tuple[int, str]:
@@ -61,23 +84,57 @@ def free_bytes(device: Any) -> tuple[int, str]:
 
 
 def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
+    if n >= 2**27:
+        return f"{n / 2**30:.1f} GiB"
+    if n >= 2**17:
+        return f"{n / 2**20:.1f} MiB"
+    return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n:.0f} B"
 
 
-def check_fits(per_run_bytes: int, num_runs: int, devices: Sequence[Any]) -> None:
-    """`ValueError` (with the estimate and the limit) if `num_runs` states cannot fit on `devices`.
+def check_fits(state_bytes: int, buffer_bytes: int, num_runs: int, devices: Sequence[Any]) -> None:
+    """`ValueError` (with the estimate and the limit) if `num_runs` runs cannot fit on `devices`.
 
-    Runs are split evenly over the devices; CPU devices share the host's memory, so their total counts.
+    Args:
+        state_bytes: one run's training state (`run_state_bytes`).
+        buffer_bytes: one run's largest in-block loop buffer (`largest_stacked_bytes`).
+        num_runs: seeds times sweep settings; split evenly over the devices. CPU devices share the host's
+            memory, so their total counts.
     """
     device = devices[0]
     if device.platform == "cpu":
-        need, share = per_run_bytes * num_runs, f"{num_runs:,} runs"
+        runs, share = num_runs, f"{num_runs:,} runs"
     else:
-        runs_per_device = -(-num_runs // len(devices))
-        need, share = per_run_bytes * runs_per_device, f"{runs_per_device:,} runs per device"
+        runs = -(-num_runs // len(devices))
+        share = f"{runs:,} runs per device"
+    need = (state_bytes + buffer_bytes) * runs
     have, what = free_bytes(device)
     if need > have:
         raise ValueError(
-            f"this run's training state alone needs {_gib(need)} ({share} x {_gib(per_run_bytes)}), more "
-            f"than the {_gib(have)} of {what}: use fewer seeds or sweep settings, or more devices"
+            f"this run needs at least {_gib(need)} ({share} x ({_gib(state_bytes)} of training state + "
+            f"{_gib(buffer_bytes)} of rollout and evaluation buffers)), more than the {_gib(have)} of "
+            f"{what}: use fewer seeds or sweep settings, fewer parallel envs or steps, or more devices"
+        )
+
+
+def check_compiled(compiled: Any, devices: Sequence[Any]) -> None:
+    """`ValueError` if a compiled program's own memory figure exceeds what its devices have free.
+
+    The second check, after compiling and before anything runs: XLA's buffer assignment
+    (`memory_analysis`: arguments, outputs and temporaries, per device) is exact where `check_fits` is a
+    lower bound, and temporaries such as a vmapped convolution's workspace are invisible before it.
+    """
+    stats = compiled.memory_analysis()
+    if stats is None:  # a backend that does not report it
+        return
+    inputs = stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes
+    device = devices[0]
+    copies = len(devices) if device.platform == "cpu" else 1  # CPU devices share the host's memory
+    need = (inputs + stats.temp_size_in_bytes) * copies
+    have, what = free_bytes(device)
+    if need > have:
+        share = f"{len(devices)} devices x " if copies > 1 else "per device: "
+        raise ValueError(
+            f"this run's compiled program needs {_gib(need)} ({share}{_gib(inputs)} of state and inputs + "
+            f"{_gib(stats.temp_size_in_bytes)} of temporaries, XLA's figure), more than the {_gib(have)} of "
+            f"{what}: use fewer seeds or sweep settings, fewer parallel envs or steps, or more devices"
         )

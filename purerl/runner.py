@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import math
 import time
@@ -60,7 +61,7 @@ from jax.sharding import PartitionSpec as P
 from purerl import io, labels, memory, results, stats
 from purerl.agents import algorithm_for_config
 from purerl.checkpoints import Checkpoints, check_meta, resume_chunk_blocks, state_layout
-from purerl.loop import Agent, run_blocks, split_run_key
+from purerl.loop import Agent, run_block, run_blocks, split_run_key
 from purerl.results import (
     FORMAT_VERSION,
     TENSORBOARD_DIR,
@@ -274,6 +275,7 @@ class _Program:
         compiler_options: dict[str, Any],
     ):
         self.runs = NamedSharding(mesh, P(RUN_AXIS))
+        self.devices = list(mesh.devices.flat)
         replicated = NamedSharding(mesh, P())
         self.debug_nans = debug_nans
         self.compiler_options = compiler_options or None
@@ -321,7 +323,9 @@ class _Program:
         if not self.debug_nans and self._chunk_compiled is None:
             avals = self.abstract((state_aval, healthy_aval, hparams, loop_key_data))
             lowered = self.chunk_jit.lower(*avals, self.start_aval)
-            self._chunk_compiled = lowered.compile(compiler_options=self.compiler_options)
+            compiled = lowered.compile(compiler_options=self.compiler_options)
+            memory.check_compiled(compiled, self.devices)  # before the state is allocated
+            self._chunk_compiled = compiled
 
     def chunk(self, *args: Any) -> tuple[Any, Any, dict[str, jax.Array]]:
         return (self.chunk_jit if self.debug_nans else self._chunk_compiled)(*args)
@@ -557,11 +561,13 @@ def run(
 
 
 def _check_memory(job: _Job) -> None:
-    """Refuse a run whose state cannot fit its devices (`purerl.memory`), in seconds, before compiling."""
+    """Refuse a run that cannot fit its devices (`purerl.memory`), in seconds, before compiling."""
     one_setting = jax.tree.map(lambda v: np.asarray(v).reshape(-1)[0], job.hparams)
     one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), job.init_args)
-    per_run = memory.run_state_bytes(job.agent.init, one_setting, one_seed)
-    memory.check_fits(per_run, job.num_settings * job.num_seeds, job.devices)
+    state_bytes, buffer_bytes = memory.run_bytes(
+        job.agent.init, functools.partial(run_block, job.agent), one_setting, one_seed
+    )
+    memory.check_fits(state_bytes, buffer_bytes, job.num_settings * job.num_seeds, job.devices)
 
 
 def _plan(job: _Job, out: Path | None, resuming: bool) -> _Plan:

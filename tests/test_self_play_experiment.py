@@ -1,4 +1,4 @@
-"""The self-play-and-search experiment's whole pipeline at its `--quick` budget (about 3.5 minutes on
+"""The self-play-and-search experiment's whole pipeline at its `--quick` budget (about 2.5 minutes on
 2 cores, most of it compiling: slow marker)."""
 
 import json

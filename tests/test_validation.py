@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from purerl import api, cli, io, memory, results, runner
+from purerl import api, cli, io, results, runner
 from purerl.agents import algorithms, get_algorithm
 from purerl.agents.ppo import PPOConfig, PPOHParams
 from purerl.config import field_names
@@ -65,7 +65,7 @@ CLI_CASES = [
     (["--set", "env_name=Acrobot-v1"], "--set env_name: give it as --env, not as --set"),
     (["--total-timesteps", "5000", "--set", "total_timesteps=6000"], "already given as --total-timesteps"),
     (["--set", "gamma=0.9", "--set", "gamma=0.99"], "--set gamma is given twice: give each field once"),
-    (["--seeds", str(10**9)], "this run's training state alone needs"),
+    (["--seeds", str(10**9)], "this run needs at least"),
     (["--seeds", "3000000000"], "num_seeds must be an integer in [1, 2147483648) (run indices are int32)"),
     (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
     (["--seed", "-1"], "--seed must be in [0, 2**32), got -1"),
@@ -491,7 +491,5 @@ def test_a_run_whose_state_cannot_fit_is_refused_with_the_estimate_and_the_limit
     with pytest.raises(ValueError) as err:
         runner.run(TINY_CONFIG, PPOHParams(), 10**9, progress=False)
     message = str(err.value)
-    assert "training state alone needs" in message and "GiB" in message and "available" in message
+    assert "needs at least" in message and "GiB" in message and "available" in message
     assert time.perf_counter() - start < 30  # estimated abstractly: nothing compiled or allocated
-    one_run = memory.run_state_bytes(get_algorithm("ppo").make_agent(TINY_CONFIG).init, PPOHParams(), ())
-    assert 0 < one_run < 10**6
