@@ -120,6 +120,21 @@ def parse_overrides(algo: str, env: str, sets: Sequence[str], total_timesteps: i
     return spec, overrides
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that say which runs a command trains, `--seeds`, `--seed`, `--total-timesteps`
+    and `--set`, shared by `train` and `ablate`; `parse_overrides` reads the last two."""
+    parser.add_argument("--seeds", type=int, default=16, help="number of seeds (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed, in [0, 2**32) (default 0)")
+    parser.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config or hyperparameter field (repeatable)",
+    )
+
+
 def build_config_and_hparams(algo: str, env: str, sets: Sequence[str], total_timesteps: int | None):
     """The algorithm's preset for `env` -> `--total-timesteps` -> `--set` overrides.
 
@@ -346,16 +361,7 @@ def make_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", parents=[imports], help="train an algorithm on many seeds and summarise")
     train.add_argument("algo", help="algorithm name (see `purerl algos`)")
     train.add_argument("--env", required=True, help="environment name (see `purerl envs`)")
-    train.add_argument("--seeds", type=int, default=16, help="number of seeds (default 16)")
-    train.add_argument("--seed", type=int, default=0, help="base seed, in [0, 2**32) (default 0)")
-    train.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="override a config or hyperparameter field (repeatable)",
-    )
+    add_run_arguments(train)
     train.add_argument(
         "--sweep",
         action="append",

@@ -49,6 +49,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add `ablate` to the `purerl` subcommands (`make_parser`'s `sub`)."""
+    from purerl.cli import add_run_arguments
+
     ablate = subparsers.add_parser(
         "ablate", help="leave-one-out ablation: full method and each variant, same seeds, one program"
     )
@@ -60,16 +62,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B,...",
         help="components to switch off one at a time (default: every one that acts in this run)",
     )
-    ablate.add_argument("--seeds", type=int, default=16, help="seeds per variant (default 16)")
-    ablate.add_argument("--seed", type=int, default=0, help="base seed, the same for every variant")
-    ablate.add_argument("--total-timesteps", type=int, default=None, help="env steps per seed")
-    ablate.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="config or hparam field of the full method",
-    )
+    add_run_arguments(ablate)  # every variant runs these seeds; --set changes the full method
     ablate.add_argument("--out", default=None, metavar="DIR", help="write the table, JSON, plot and each run")
     ablate.add_argument("--target", type=float, default=None, help="return a seed must reach")
     ablate.add_argument("--no-progress", action="store_true", help="no progress bars")

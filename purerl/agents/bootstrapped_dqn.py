@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import optax
 
 from purerl import learn
-from purerl.agents.dqn import q_learning_targets
+from purerl.agents.dqn import transition_targets
 from purerl.agents.off_policy import (
     OffPolicyConfig,
     OffPolicyLearner,
@@ -43,7 +43,7 @@ from purerl.agents.off_policy import (
     scan_gradient_steps,
 )
 from purerl.agents.registry import AlgoSpec, register_algorithm
-from purerl.agents.value_based import QOptions, make_q_network
+from purerl.agents.value_based import QOptions, make_q_network, taken_action_values
 from purerl.config import (
     Flag,
     NonNegative,
@@ -185,14 +185,13 @@ def build(config: BootstrappedDQNConfig, env: Env, env_params: Any) -> Algorithm
         return ls._replace(heads=jnp.where(ended, fresh, ls.heads)), {"mask": masks.astype(jnp.float32)}
 
     def head_loss(params, prior, target_params, mask, batch: Transition, hparams):
-        """One head's masked regression onto its own one-step targets."""
-        final_obs = batch.final_obs.astype(jnp.float32)
-        next_target = head_q(target_params, prior, final_obs, hparams.prior_scale)
-        next_online = head_q(params, prior, final_obs, hparams.prior_scale) if config.double_dqn else None
-        discounts = hparams.gamma * (1.0 - batch.terminated.astype(jnp.float32))
-        targets = jax.lax.stop_gradient(q_learning_targets(batch.reward, discounts, next_target, next_online))
-        q_all = head_q(params, prior, batch.obs, hparams.prior_scale)
-        q_taken = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+        """One head's masked regression onto its own one-step (DQN) targets; the prior is part of every
+        Q-value, the target network's included."""
+        apply = lambda p, obs: head_q(p, prior, obs, hparams.prior_scale)
+        targets = jax.lax.stop_gradient(
+            transition_targets(apply, params, target_params, batch, hparams.gamma, config.double_dqn)
+        )
+        q_taken = taken_action_values(apply(params, batch.obs), batch.action)
         loss = jnp.mean(mask * regression(q_taken, targets))  # as bsuite: masked-out items count as 0
         return loss, {"loss": loss, "q_mean": q_taken.mean(), "target_mean": targets.mean()}
 

@@ -38,7 +38,14 @@ from purerl.agents.off_policy import (
     scan_gradient_steps,
 )
 from purerl.agents.registry import AlgoSpec, Component, Preset, register_algorithm
-from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
+from purerl.agents.value_based import (
+    LOSSES,
+    QOptions,
+    exploration_epsilon,
+    make_q_act,
+    make_q_network,
+    taken_action_values,
+)
 from purerl.config import Flag, NonNegativeInt, Positive, PositiveInt, Unit, UnitPositive, one_of
 from purerl.envs.core import Env
 from purerl.exploration import epsilon_greedy
@@ -248,8 +255,7 @@ def build(config: DQNConfig, env: Env, env_params: Any, targets_fn: TargetFn = d
         targets = jax.lax.stop_gradient(
             targets_fn(network.apply, params, target_params, batch, hparams, config)
         )
-        q_all = network.apply(params, batch.obs)
-        q_taken = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), axis=-1)[:, 0]
+        q_taken = taken_action_values(network.apply(params, batch.obs), batch.action)
         loss = regression_loss(q_taken, targets)
         return loss, {"loss": loss, "q_mean": q_taken.mean(), "target_mean": targets.mean()}
 

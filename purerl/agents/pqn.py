@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import optax
 
 from purerl import learn, returns, rollout
+from purerl.agents import value_based
 from purerl.agents.registry import AlgoSpec, Preset, register_algorithm
-from purerl.agents.value_based import LOSSES, QOptions, exploration_epsilon, make_q_act, make_q_network
 from purerl.config import NonNegative, Positive, PositiveInt, Sizes, Unit
 from purerl.envs.core import Env
 from purerl.exploration import RNDOptions, RNDState, add_novelty, epsilon_greedy, init_novelty
@@ -35,7 +35,7 @@ from purerl.types import PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)
-class PQNConfig(MinibatchConfig, QOptions, RNDOptions):
+class PQNConfig(MinibatchConfig, value_based.QOptions, RNDOptions):
     """Static PQN options (environment, evaluation and network fields: `MinibatchConfig`, `QOptions`;
     the novelty bonus: `exploration.RNDOptions`). Defaults: tuned on CartPole-v1.
 
@@ -145,8 +145,8 @@ def q_lambda_targets(
 def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
     """PQN's pure functions for `config` on `env` (see `purerl.loop.Algorithm`)."""
     train_env = rollout.training_env(env)
-    network = make_q_network(env.spec, config)
-    regression_loss = LOSSES[config.loss]
+    network = value_based.make_q_network(env.spec, config)
+    regression_loss = value_based.LOSSES[config.loss]
     steps_per_update = config.steps_per_update
     grad_steps = config.grad_steps_per_update
 
@@ -162,14 +162,13 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         return PQNState(params, optimizer(hparams).init(params), envs, jnp.zeros((), jnp.int32), rnd_state)
 
     def loss_fn(params, batch):
-        q_all = network.apply(params, batch["obs"])
-        q_taken = jnp.take_along_axis(q_all, batch["action"][:, None], axis=-1)[:, 0]
+        q_taken = value_based.taken_action_values(network.apply(params, batch["obs"]), batch["action"])
         loss = regression_loss(q_taken, batch["target"])
         return loss, {"loss": loss, "q_mean": q_taken.mean()}
 
     def update(key: PRNGKey, state: PQNState, hparams: PQNHParams):
         key_collect, key_learn = jax.random.split(key)
-        epsilon = exploration_epsilon(hparams, config, state.env_steps)
+        epsilon = value_based.exploration_epsilon(hparams, config, state.env_steps)
 
         def policy(key, obs):
             return epsilon_greedy(key, network.apply(state.params, obs), epsilon), {}
@@ -201,7 +200,7 @@ def build(config: PQNConfig, env: Env, env_params: Any) -> Algorithm:
         new_state = PQNState(params, opt_state, envs, state.env_steps + steps_per_update, rnd_state)
         return new_state, metrics
 
-    act = make_q_act(network, config, lambda state: state.params)
+    act = value_based.make_q_act(network, config, lambda state: state.params)
     return Algorithm(init, update, act, steps_per_update)
 
 

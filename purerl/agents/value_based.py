@@ -1,5 +1,5 @@
-"""What the value-based agents (DQN, PQN) share: Q-network options, the Q-network for an environment,
-the regression losses and the evaluation policy."""
+"""What the value-based agents (DQN, PQN, bootstrapped DQN) share: Q-network options, the Q-network for
+an environment, the regression losses, the values of the actions taken and the evaluation policy."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from purerl.config import Activation, Flag, Unit, one_of
 from purerl.envs.core import EnvSpec
@@ -52,6 +53,19 @@ def make_q_network(spec: EnvSpec, options: QOptions) -> DiscreteQNetwork:
         options.dueling,
         obs_ndim=len(spec.observation_space.shape),
     )
+
+
+def taken_action_values(q_values: jax.Array, actions: jax.Array) -> jax.Array:
+    """`Q(s, a)` of the actions taken: the regression input of every Q-learning loss.
+
+    Args:
+        q_values: `[N, A]` Q-values of each observation.
+        actions: `[N]` integer actions.
+
+    Returns:
+        `[N]` `q_values[i, actions[i]]`.
+    """
+    return jnp.take_along_axis(q_values, actions[:, None].astype(jnp.int32), axis=-1)[:, 0]
 
 
 def exploration_epsilon(hparams: Any, config: Any, env_steps: jax.Array) -> jax.Array:
