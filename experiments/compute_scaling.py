@@ -192,6 +192,32 @@ def verdicts(steps: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def frontier_verdicts(cells: list[dict[str, Any]]) -> list[str]:
+    """Per algorithm, the cell and eval point that first reach an IQM of 475 with the fewest FLOPs."""
+    from purerl import stats
+
+    lines = []
+    for algo in ALGOS:
+        reached = []
+        for c in (c for c in cells if c["algo"] == algo):
+            curves = np.asarray(c["returns"])[np.asarray(c["healthy"])]
+            for i, flops in enumerate(c["flops"]):
+                if curves.size and stats.iqm(curves[:, i]) >= 475:
+                    reached.append((flops, c["width"], c["num_envs"], c["env_steps"][i]))
+                    break
+        if not reached:
+            lines.append(f"{algo}: no cell reached an IQM return of 475 within the budget.")
+            continue
+        flops, width, envs, steps = min(reached)
+        total = sum(c["algo"] == algo for c in cells)
+        lines.append(
+            f"{algo}: the fewest FLOPs to an IQM return of 475: width {width}, {envs} envs, after {steps:,} "
+            f"env steps ({flops:.2g} FLOPs per seed); {len(reached)} of {total} "
+            "cells reached it."
+        )
+    return lines
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -327,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         io.write_json(out / "compute_scaling.json", result)  # measurements first, as each cell ends
     result["wall_seconds"] = time.time() - started
     result["axis_steps"] = axis_steps(result["cells"], budget)
-    result["verdicts"] = verdicts(result["axis_steps"])
+    result["verdicts"] = verdicts(result["axis_steps"]) + frontier_verdicts(result["cells"])
     io.write_json(out / "compute_scaling.json", result)
     plot(result, out / "compute_scaling.png")
     write_report(result, out)
