@@ -69,9 +69,12 @@ class TrainConfig:
         env_name: registered environment name.
         env_kwargs: static options of the environment's factory as `(name, value)` pairs (a dict is
             accepted and stored as sorted pairs), e.g. `{"length": 8}` for `CombinationLock-v0`.
-        env_params: "default" (every seed plays the factory's params) or "sampled" (every seed draws
+        env_params: "default" (every seed plays the factory's params), "sampled" (every seed draws
             its own problem, e.g. a DeepSea action mapping or a bandit's arms, from its key with the
-            env's registered sampler; its evaluation episodes play the same problem).
+            env's registered sampler; its evaluation episodes play the same problem) or "given" (every
+            seed's params are the first init argument, `init(key, hparams, env_params, *rest)`, so
+            problems drawn outside the run can be shared with other stages of the same seed, e.g. a
+            teacher's demonstrations).
         eval_every: updates between evaluations; 0 picks `num_updates // 20` (at least 1).
         eval_episodes: evaluation episodes per evaluation.
         eval_greedy: evaluate the policy's mode (greedy action) rather than samples.
@@ -80,7 +83,7 @@ class TrainConfig:
 
     env_name: str = "CartPole-v1"
     env_kwargs: tuple[tuple[str, Any], ...] = ()
-    env_params: one_of("default", "sampled") = "default"
+    env_params: one_of("default", "sampled", "given") = "default"
     eval_every: AutoInt = 0
     eval_episodes: PositiveInt = 16
     eval_greedy: Flag = True
@@ -355,10 +358,10 @@ def make_agent(spec: AlgoSpec, config: TrainConfig) -> Agent:
 
 
 class SampledParamsState(NamedTuple):
-    """The state of a run whose seeds draw their own env params (`env_params="sampled"`).
+    """The state of a run whose seeds have their own env params (`env_params="sampled"` or `"given"`).
 
     Attributes:
-        env_params: this seed's env params (drawn once, at init, from its key).
+        env_params: this seed's env params (drawn once, at init, from its key; or given to init).
         inner: the algorithm's state.
     """
 
@@ -378,6 +381,14 @@ def _per_seed_params_agent(
     static = dict(config.env_kwargs)
 
     def init(key: PRNGKey, hparams: Any, *init_args: Any) -> SampledParamsState:
+        if config.env_params == "given":
+            if not init_args:
+                raise ValueError(
+                    "env_params='given' needs each seed's env params as the first init argument: "
+                    "init(key, hparams, env_params, ...) or train(key, hparams, env_params, ...)"
+                )
+            env_params, *rest = init_args
+            return SampledParamsState(env_params, on(env_params)[0].init(key, hparams, *rest))
         key_params, key_init = jax.random.split(key)
         env_params = sampler(key_params, **static)
         return SampledParamsState(env_params, on(env_params)[0].init(key_init, hparams, *init_args))

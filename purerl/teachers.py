@@ -5,8 +5,11 @@ A teacher is imperfect in two ways, because the two matter differently to imitat
 - *lapses*: with probability `lapse` it takes a uniformly random action. Behaviour cloning (BC) learns
   the teacher's action distribution, lapses included; acting with the mode of that distribution
   removes unsystematic lapses, so a BC policy evaluated greedily can beat such a teacher by itself.
-- *systematic flaws*: a deterministic mistake in some states (the MountainCar teacher's dead zone). BC
-  copies these into the mode as well, so only feedback from the environment's reward can remove them.
+- *systematic flaws*: a mistake tied to the state (the MountainCar teacher's dead zone; the lock
+  teacher's flawed stages, where it presses a wrong button more often than the right one). BC copies
+  these into the mode as well, so only feedback from the environment's reward can remove them. Their
+  severity is graded: the dead zone's width, the number of flawed stages and how often the wrong button
+  is pressed there.
 
 Every teacher acts on one unbatched observation (the demonstration collector vmaps it). `make_teacher`
 builds the teacher registered for an environment from that environment's params (the combination lock's
@@ -35,6 +38,14 @@ def with_lapses(act: Callable[[jax.Array], jax.Array], num_actions: int, lapse: 
         lapse: probability in `[0, 1]` of replacing the intended action by a uniformly random one
             (which may coincide with it: the intended action is taken w.p. `1 - lapse + lapse / A`).
     """
+    return _with_lapses_keyed(lambda key, obs: act(obs), num_actions, lapse)
+
+
+def _with_lapses_keyed(
+    act: Callable[[PRNGKey, jax.Array], jax.Array], num_actions: int, lapse: float
+) -> Policy:
+    """`with_lapses` for a randomised controller `(key, obs) -> action`; it gets `fold_in(key, 1)`, so
+    the lapse draws are those of `with_lapses` for the same key."""
     if not 0.0 <= lapse <= 1.0:
         raise ValueError(f"lapse must be in [0, 1], got {lapse}")
 
@@ -42,7 +53,8 @@ def with_lapses(act: Callable[[jax.Array], jax.Array], num_actions: int, lapse: 
         key_lapse, key_action = jax.random.split(key)
         random_action = jax.random.randint(key_action, (), 0, num_actions, jnp.int32)
         lapsed = jax.random.bernoulli(key_lapse, lapse)
-        return jnp.where(lapsed, random_action, act(obs)).astype(jnp.int32), {}
+        intended = act(jax.random.fold_in(key, 1), obs)
+        return jnp.where(lapsed, random_action, intended).astype(jnp.int32), {}
 
     return teacher
 
@@ -56,9 +68,13 @@ def mountain_car(lapse: float = 0.2, dead_zone: float = 0.005) -> Policy:
     near the valley floor, and often times out. Its lapses, oddly, help it: a random push can get a
     stalled car moving.
 
+    The dead zone is a state-dependent flaw of graded severity: the wider it is, the more start states
+    (those near the valley floor, where the car starts at rest) never build up speed without a lapse.
+
     Args:
         lapse: probability of a uniformly random action (of 3).
-        dead_zone: speed below which the teacher coasts instead of pushing (the speed limit is 0.07).
+        dead_zone: speed below which the teacher coasts instead of pushing (the speed limit is 0.07);
+            a float or a traced scalar (so several severities can share one compiled program).
 
     Returns:
         `(obs [2] = (position, velocity), key) -> action` int32.
@@ -72,30 +88,58 @@ def mountain_car(lapse: float = 0.2, dead_zone: float = 0.005) -> Policy:
     return with_lapses(intended, 3, lapse)
 
 
-def combination_lock(code: jax.Array, num_actions: int, lapse: float = 0.25) -> Policy:
-    """A teacher for `CombinationLock-v0` that knows the code but lapses.
+def combination_lock(
+    code: jax.Array,
+    num_actions: int,
+    lapse: float = 0.25,
+    flawed: jax.Array | None = None,
+    flaw_rate: float | jax.Array = 0.75,
+) -> Policy:
+    """A teacher for `CombinationLock-v0` that knows the code, misremembers some digits, and lapses.
 
-    It reads its progress off the one-hot observation and enters `code[progress]`; with probability
-    `lapse` it presses a uniformly random button instead, which (with the lock's default
-    `wrong_action="reset"`) usually sends it back to the start. An attempt at a length-`L` code succeeds
-    with probability `(1 - lapse + lapse / A) ** L`.
+    It reads its progress `p` off the one-hot observation and enters `code[p]`. At a *flawed* stage
+    (`flawed[p]`) it believes in a wrong digit, `(code[p] + 1) mod A`, and presses it w.p. `flaw_rate`
+    (the right one otherwise): a systematic, state-dependent flaw. With `flaw_rate > 1/2` the wrong
+    button is the teacher's most likely action there, so a cloned policy acting greedily presses it
+    every time and never opens the lock, while sampling still gets through w.p. `1 - flaw_rate` per
+    flawed stage. Independently, w.p. `lapse` it presses a uniformly random button instead (a lapse,
+    which greedy acting removes). With the lock's default `wrong_action="reset"` a wrong button sends it
+    back to the start; an attempt succeeds with probability
+    `(1 - lapse + lapse / A) ** (L - k) * ((1 - lapse) (1 - flaw_rate) + lapse / A) ** k` for `k`
+    flawed stages.
 
     Args:
         code: `[L]` int32, the lock's code (from its params).
         num_actions: buttons `A`.
-        lapse: probability of a uniformly random button.
+        lapse: probability of a uniformly random button (a Python float).
+        flawed: `[L]` bool, the stages the teacher misremembers (`sample_lock_flaws`); None: none.
+        flaw_rate: probability of the wrong button at a flawed stage; may be traced.
 
     Returns:
-        `(obs [L + 1] one-hot progress, key) -> action` int32.
+        `(key, obs [L + 1] one-hot progress) -> (action, {})`, action int32.
     """
     code = jnp.asarray(code, jnp.int32)
     length = code.shape[0]
+    flawed = jnp.zeros((length,), bool) if flawed is None else jnp.asarray(flawed, bool)
+    if flawed.shape != (length,):
+        raise ValueError(f"flawed must have shape ({length},) like the code, got {flawed.shape}")
 
-    def intended(obs: jax.Array) -> jax.Array:
+    def intended(key: PRNGKey, obs: jax.Array) -> jax.Array:
         progress = jnp.minimum(jnp.argmax(obs), length - 1)
-        return code[progress]
+        right = code[progress]
+        slip = flawed[progress] & jax.random.bernoulli(key, flaw_rate)
+        return jnp.where(slip, (right + 1) % num_actions, right)
 
-    return with_lapses(intended, num_actions, lapse)
+    return _with_lapses_keyed(intended, num_actions, lapse)
+
+
+def sample_lock_flaws(key: PRNGKey, length: int, num_flawed: int | jax.Array) -> jax.Array:
+    """`[length]` bool with `num_flawed` stages set, drawn uniformly without replacement.
+
+    `num_flawed` may be traced (severities vmapped in one program); it is clipped to `[0, length]` by
+    construction (a stage is flawed iff its rank in a random permutation is below `num_flawed`).
+    """
+    return jax.random.permutation(key, length) < num_flawed
 
 
 def obs_action_probe(lapse: float = 0.0) -> Policy:
