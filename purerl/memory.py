@@ -1,4 +1,4 @@
-"""A run's memory, estimated before anything is compiled, against what its devices have free.
+"""A run's memory against what its devices have free: estimated before compiling, read from XLA after.
 
 The estimate for one run is its training state (parameters, optimiser and env state, replay buffers),
 from `jax.eval_shape` of `init`, plus the largest buffer a loop inside one block stacks (a rollout's
@@ -95,8 +95,8 @@ def check_fits(state_bytes: int, buffer_bytes: int, num_runs: int, devices: Sequ
     """`ValueError` (with the estimate and the limit) if `num_runs` runs cannot fit on `devices`.
 
     Args:
-        state_bytes: one run's training state (`run_state_bytes`).
-        buffer_bytes: one run's largest in-block loop buffer (`largest_stacked_bytes`).
+        state_bytes: one run's training state (`run_bytes`).
+        buffer_bytes: one run's largest in-block loop buffer (`run_bytes`).
         num_runs: seeds times sweep settings; split evenly over the devices. CPU devices share the host's
             memory, so their total counts.
     """
@@ -107,13 +107,12 @@ def check_fits(state_bytes: int, buffer_bytes: int, num_runs: int, devices: Sequ
         runs = -(-num_runs // len(devices))
         share = f"{runs:,} runs per device"
     need = (state_bytes + buffer_bytes) * runs
-    have, what = free_bytes(device)
-    if need > have:
-        raise ValueError(
-            f"this run needs at least {_gib(need)} ({share} x ({_gib(state_bytes)} of training state + "
-            f"{_gib(buffer_bytes)} of rollout and evaluation buffers)), more than the {_gib(have)} of "
-            f"{what}: use fewer seeds or sweep settings, fewer parallel envs or steps, or more devices"
-        )
+    _refuse_above(
+        need,
+        device,
+        f"this run needs at least {_gib(need)} ({share} x ({_gib(state_bytes)} of training state + "
+        f"{_gib(buffer_bytes)} of rollout and evaluation buffers))",
+    )
 
 
 def check_compiled(compiled: Any, devices: Sequence[Any]) -> None:
@@ -130,11 +129,20 @@ def check_compiled(compiled: Any, devices: Sequence[Any]) -> None:
     device = devices[0]
     copies = len(devices) if device.platform == "cpu" else 1  # CPU devices share the host's memory
     need = (inputs + stats.temp_size_in_bytes) * copies
+    share = f"{len(devices)} devices x " if copies > 1 else "per device: "
+    _refuse_above(
+        need,
+        device,
+        f"this run's compiled program needs {_gib(need)} ({share}{_gib(inputs)} of state and inputs + "
+        f"{_gib(stats.temp_size_in_bytes)} of temporaries, XLA's figure)",
+    )
+
+
+def _refuse_above(need: int, device: Any, needs: str) -> None:
+    """`ValueError` saying `needs`, the limit and what to change, if `need` bytes exceed `device`'s free."""
     have, what = free_bytes(device)
     if need > have:
-        share = f"{len(devices)} devices x " if copies > 1 else "per device: "
         raise ValueError(
-            f"this run's compiled program needs {_gib(need)} ({share}{_gib(inputs)} of state and inputs + "
-            f"{_gib(stats.temp_size_in_bytes)} of temporaries, XLA's figure), more than the {_gib(have)} of "
-            f"{what}: use fewer seeds or sweep settings, fewer parallel envs or steps, or more devices"
+            f"{needs}, more than the {_gib(have)} of {what}: use fewer seeds or sweep settings, fewer "
+            "parallel envs or steps, or more devices"
         )
