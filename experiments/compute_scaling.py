@@ -123,17 +123,15 @@ def compare(low: np.ndarray, high: np.ndarray, compute_ratio: float) -> dict[str
     """`high` against `low` (final returns `[S]`): mean change [95% CI], per doubling, P(high > low)."""
     from purerl import stats
 
-    rng = np.random.default_rng(0)
-    draws = [rng.choice(high, high.size).mean() - rng.choice(low, low.size).mean() for _ in range(2000)]
-    delta_low, delta_high = np.percentile(draws, [2.5, 97.5])
+    delta, delta_low, delta_high = stats.difference_ci(high, low)
     poi, poi_low, poi_high = stats.probability_of_improvement(high, low)
     doublings = math.log2(compute_ratio)
     return {
-        "delta_mean": float(high.mean() - low.mean()),
-        "delta_low": float(delta_low),
-        "delta_high": float(delta_high),
+        "delta_mean": delta,
+        "delta_low": delta_low,
+        "delta_high": delta_high,
         "compute_ratio": compute_ratio,
-        "per_doubling": float((high.mean() - low.mean()) / doublings) if doublings > 0 else None,
+        "per_doubling": delta / doublings if doublings > 0 else None,
         "p_improvement": [poi, poi_low, poi_high],
     }
 

@@ -166,6 +166,20 @@ def test_probability_of_improvement_matches_brute_force_and_is_reproducible():
     assert stats.probability_of_improvement(x, y, num_resamples=500, seed=1) == (p, low, high)
 
 
+def test_difference_ci_by_hand():
+    # Constant sets: every resample has the same means, so the interval is the point.
+    assert stats.difference_ci([5.0, 5.0, 5.0], [2.0, 2.0]) == (3.0, 3.0, 3.0)
+    # x = [0, 10] resamples to means 0, 5, 10 with probabilities 1/4, 1/2, 1/4; y = [1] is fixed.
+    # The 95% interval's tails (2.5%) lie inside the 1/4 masses at each end: [0 - 1, 10 - 1].
+    assert stats.difference_ci([0.0, 10.0], [1.0], num_resamples=4000) == (4.0, -1.0, 9.0)
+    d, low, high = stats.difference_ci([1.0, 2.0, 3.0, 4.0, 50.0], [1.0, 2.0], statistic=stats.median)
+    assert d == 1.5 and low <= d <= high
+    x, y = np.random.default_rng(0).normal(1.0, 1.0, (2, 40))
+    assert stats.difference_ci(x, y, seed=4) == stats.difference_ci(x, y, seed=4)  # reproducible
+    with pytest.raises(ValueError, match="non-finite"):
+        stats.difference_ci([1.0, np.nan], [1.0])
+
+
 # ----------------------------------------------------------------------------------------------------
 # Summaries
 
