@@ -28,11 +28,8 @@ p_{a_t})` (`info["regret"]` of the env), averaged over a seed's instances.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +38,7 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
-from purerl import io, stats
+from purerl import experiment, io, stats
 from purerl.agents import get_algorithm
 from purerl.envs import bandits
 
@@ -462,11 +459,9 @@ def write_report(results: dict[str, Any], budget: Budget, out_dir: Path, wall_s:
             )
     lines += [
         f"Wall time {wall_s / 60:.1f} min for everything (compilation included) on {jax.device_count()} "
-        f"{jax.devices()[0].platform.upper()} device(s), {platform.machine()}, {os.cpu_count()} cores "
+        f"{jax.devices()[0].platform.upper()} device(s), {experiment.machine()} "
         "shared with other jobs (load average over the last 1 / 5 / 15 min when it finished: "
-        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}). Seconds per program (compile + run): "
-        + "; ".join(timing)
-        + ".",
+        f"{experiment.load_average()}). Seconds per program (compile + run): " + "; ".join(timing) + ".",
         "",
     ]
     with io.atomic_path(out_dir / "bandit_regret.md") as tmp:
@@ -548,13 +543,15 @@ def plot(results: dict[str, Any], bands: dict[str, Any], budget: Budget, path: P
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budget (smoke run, under 3 minutes)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
-    args = parser.parse_args(argv)
+    args, out_dir = experiment.parse_args(
+        "bandit_regret",
+        __doc__,
+        argv,
+        RESULTS,
+        "tiny budget (smoke run, under 3 minutes)",
+        experiment.add_seed,
+    )
     budget = QUICK if args.quick else FULL
-    out_dir = args.out or (Path("runs/bandit_regret_quick") if args.quick else RESULTS)
     t0 = time.perf_counter()
     results = run(budget, args.seed)
     write_report(results, budget, out_dir, time.perf_counter() - t0, args.quick)

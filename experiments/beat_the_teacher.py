@@ -31,10 +31,7 @@ Each stage is one compiled program vmapped over (severity x seed); the pilot reu
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from purerl import demonstrations, envs, io, plots, stats, teachers
+from purerl import demonstrations, envs, experiment, io, plots, stats, teachers
 from purerl.agents import bc, ppo
 from purerl.agents.actor_critic import make_actor_critic
 from purerl.agents.bootstrap import actor_params
@@ -781,9 +778,9 @@ def write_report(
         "## Budget",
         "",
         f"Wall time {wall_seconds / 60:.1f} min for everything (compilation included) on "
-        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {platform.machine()}, "
-        f"{os.cpu_count()} cores shared with other jobs (load average over the last 1 / 5 / 15 min when it "
-        f"finished: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}). Seconds per stage (compile + run): "
+        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {experiment.machine()}"
+        f" shared with other jobs (load average over the last 1 / 5 / 15 min when it "
+        f"finished: {experiment.load_average()}). Seconds per stage (compile + run): "
         f"{stage_note}. BC training accuracy (last minibatch, mean over runs): "
         + ", ".join(f"{r['family'].label} {r['bc_accuracy']:.2f}" for r in results)
         + ".",
@@ -826,13 +823,15 @@ def plot_profiles(judged: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budget (CI smoke run, a few minutes)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
-    args = parser.parse_args(argv)
+    args, out_dir = experiment.parse_args(
+        "beat_the_teacher",
+        __doc__,
+        argv,
+        RESULTS,
+        "tiny budget (CI smoke run, a few minutes)",
+        experiment.add_seed,
+    )
     budget = QUICK if args.quick else FULL
-    out_dir = args.out or (Path("runs/beat_the_teacher_quick") if args.quick else RESULTS)
     t0 = time.perf_counter()
     results = []
     families = make_families(budget)

@@ -22,17 +22,16 @@ axis whose 4x bought the most return per doubling of compute, from the data.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import math
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from purerl import experiment
 
 RESULTS = Path(__file__).parent / "results"
 ENV = "CartPole-v1"
@@ -320,23 +319,18 @@ def write_report(result: dict[str, Any], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny grid and budget (CI)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
-    args = parser.parse_args(argv)
+    args, out = experiment.parse_args("compute_scaling", __doc__, argv, RESULTS, "tiny grid and budget (CI)")
     from purerl import cli
 
     cli.use_cpu_cores_as_devices()  # before JAX starts (as `purerl train`)
     from purerl import io
 
     budget = QUICK if args.quick else FULL
-    out = args.out or (Path("runs/compute_scaling_quick") if args.quick else RESULTS)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     result: dict[str, Any] = {
         "quick": args.quick,
         "budget": dataclasses.asdict(budget),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "machine": experiment.machine(),
         "cells": [],
     }
     for algo, width, envs in itertools.product(ALGOS, budget.widths, budget.num_envs):

@@ -26,11 +26,8 @@ our scores are lower bounds of bsuite's (a run solved after our budget counts as
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from purerl import bsuite, io, stats
+from purerl import bsuite, experiment, io, stats
 from purerl.agents import get_algorithm
 from purerl.loop import run_blocks, split_run_key
 
@@ -367,13 +364,10 @@ def write_report(result: dict[str, Any], out_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes and few seeds (CI)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
-    args = parser.parse_args(argv)
+    args, out_dir = experiment.parse_args(
+        "deep_exploration", __doc__, argv, RESULTS, "small sizes and few seeds (CI)"
+    )
     budget = QUICK if args.quick else FULL
-    out_dir = args.out or (Path("runs/deep_exploration_quick") if args.quick else RESULTS)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     arms: dict[str, dict[str, Any]] = {}
     for i, arm in enumerate(ARMS):
@@ -391,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         "budget": dataclasses.asdict(budget),
         "arms": arms,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "machine": experiment.machine(),
     }
     result["wall_seconds"] = time.time() - started
     result["scores"] = score_summaries(result)

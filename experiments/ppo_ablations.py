@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from purerl import io
+from purerl import experiment, io
 from purerl.ablate import ablate
 
 RESULTS = Path(__file__).parent / "results"
@@ -234,17 +233,19 @@ def write_report(result: dict[str, Any], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="4 seeds and tiny budgets (CI)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per variant (default 32, quick 4)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
-    parser.add_argument(
-        "--resume", action="store_true", help="keep the studies already in the output's JSON, run the rest"
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seeds", type=int, default=None, help="seeds per variant (default 32, quick 4)")
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="keep the studies already in the output's JSON, run the rest",
+        )
+
+    args, out = experiment.parse_args(
+        "ppo_ablations", __doc__, argv, RESULTS, "4 seeds and tiny budgets (CI)", add_arguments
     )
-    args = parser.parse_args(argv)
     studies = QUICK if args.quick else FULL
     seeds = args.seeds or (4 if args.quick else 32)
-    out = args.out or (Path("runs/ppo_ablations_quick") if args.quick else RESULTS)
     # Scratch: each program's run directory (checkpoints included); the kept files are copied to `out`.
     work = args.out / "work" if args.out else Path("runs/ppo_ablations_work" + "_quick" * args.quick)
     if work.exists():
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     result: dict[str, Any] = {
         "quick": args.quick,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "machine": experiment.machine(),
         "load_average": list(load),
         "studies": [],
     }

@@ -27,10 +27,7 @@ out-of-distribution split (one more step than training).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purerl import io, plots, stats
+from purerl import experiment, io, plots, stats
 from purerl.reasoning import grpo, reward_model, sequence, sft
 
 RESULTS = Path(__file__).parent / "results"
@@ -463,9 +460,9 @@ def write_report(result: dict[str, Any], out_dir: Path, wall_seconds: float, qui
         "## Budget and machine",
         "",
         f"Wall time {wall_seconds / 60:.1f} min for everything (compilation included) on "
-        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {platform.machine()}, "
-        f"{os.cpu_count()} cores (load average 1 / 5 / 15 min at the end: "
-        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}). Seconds per stage (compile + run, whole "
+        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {experiment.machine()}"
+        f" (load average 1 / 5 / 15 min at the end: "
+        f"{experiment.load_average()}). Seconds per stage (compile + run, whole "
         "tuning grid): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()) + ".",
         "",
     ]
@@ -534,13 +531,15 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the whole pipeline small (CI smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
-    args = parser.parse_args(argv)
+    args, out_dir = experiment.parse_args(
+        "reasoning_rl_vs_sft",
+        __doc__,
+        argv,
+        RESULTS,
+        "the whole pipeline small (CI smoke run)",
+        experiment.add_seed,
+    )
     budget = QUICK if args.quick else FULL
-    out_dir = args.out or (Path("runs/reasoning_rl_vs_sft_quick") if args.quick else RESULTS)
     t0 = time.perf_counter()
     result = run(budget, args.seed)
     judged = write_report(result, out_dir, time.perf_counter() - t0, args.quick)

@@ -38,9 +38,7 @@ if "--quick" in sys.argv[1:]:
     _FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAGS}".strip()
 
-import argparse
 import dataclasses
-import platform
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purerl import io, ratings, stats
+from purerl import experiment, io, ratings, stats
 from purerl.agents import alphazero
 from purerl.agents.alphazero import AlphaZeroState
 from purerl.games import arena
@@ -547,13 +545,10 @@ def run_game(budget: GameBudget, num_seeds: int, seed: int, evaluate) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budget and few seeds (CI)")
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
-    args = parser.parse_args(argv)
+    args, out_dir = experiment.parse_args(
+        "self_play_search", __doc__, argv, RESULTS, "tiny budget and few seeds (CI)"
+    )
     budget = QUICK if args.quick else FULL
-    out_dir = args.out or (Path("runs/self_play_search_quick") if args.quick else RESULTS)
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     result: dict[str, Any] = {
         "quick": args.quick,
@@ -562,7 +557,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "tictactoe": budget.tictactoe._asdict(),
             "connect_four": budget.connect_four._asdict(),
         },
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "machine": experiment.machine(),
     }
     # The measurements are written as soon as each game is done, before anything is derived from them.
     result["tictactoe"] = run_game(budget.tictactoe, budget.num_seeds, 101, tictactoe_evaluation)
