@@ -68,12 +68,17 @@ def random_policy_return(env_name: str, num_episodes: int = 256) -> dict:
     return stats.summarize(returns)
 
 
-def run_entry(algo: str, env: str, seeds: int, timesteps: int | None, sets: list[str]) -> dict:
+def run_entry(
+    algo: str, env: str, seeds: int, timesteps: int | None, sets: list[str], out_dir: Path | None = None
+) -> dict:
+    """Runs one entry as `purerl train` would and returns its summary, with wall time and command added.
+
+    `out_dir` is its results directory (default `runs/algo_learning/<algo>_<env>`)."""
     from purerl.cli import build_config_and_hparams
     from purerl.runner import run
 
     _, config, hparams = build_config_and_hparams(algo, env, sets, timesteps)
-    out_dir = Path("runs/algo_learning") / f"{algo}_{env}"
+    out_dir = out_dir or Path("runs/algo_learning") / f"{algo}_{env}"
     start = time.perf_counter()
     result = run(config, hparams, seeds, out_dir=out_dir, progress=True)
     summary = dict(result.summary)

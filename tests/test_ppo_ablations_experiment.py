@@ -24,12 +24,28 @@ def test_every_literature_entry_names_a_declared_component():
         assert name in get_algorithm(algo).components
 
 
+def test_unknown_study_is_a_usage_error(capsys):
+    module = load_experiment("ppo_ablations")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--quick", "--only", "ppo_NoSuchEnv"])
+    assert exit_info.value.code == 2
+    assert "--only" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quick_run_writes_report_json_and_figure(tmp_path):
+    """`--only` runs one study and lists the other as not run; `--resume` then runs it and keeps the first."""
     module = load_experiment("ppo_ablations")
-    module.main(["--quick", "--out", str(tmp_path)])
+    module.main(["--quick", "--out", str(tmp_path), "--only", "ppo_CartPole-v1"])
+    first = json.loads((tmp_path / "ppo_ablations.json").read_text())
+    assert [s["algo"] for s in first["studies"]] == ["ppo"]
+    assert [s["algo"] for s in first["not_run"]] == ["dqn"]
+    assert "## dqn on CartPole-v1: not run in this report" in (tmp_path / "ppo_ablations.md").read_text()
+
+    module.main(["--quick", "--out", str(tmp_path), "--resume"])
     result = json.loads((tmp_path / "ppo_ablations.json").read_text())
-    assert [s["algo"] for s in result["studies"]] == ["ppo", "dqn"]
+    assert [s["algo"] for s in result["studies"]] == ["ppo", "dqn"] and result["not_run"] == []
+    assert result["studies"][0] == first["studies"][0]  # kept, not run again
     variants = [e["name"] for e in result["studies"][0]["entries"]]
     assert variants == ["full", "norm_adv", "gae"]
     assert all("verdict" in e and "literature" in e for s in result["studies"] for e in s["entries"][1:])
