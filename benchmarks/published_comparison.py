@@ -175,8 +175,21 @@ def verdict(summary: dict, published: float) -> str:
     return "consistent"
 
 
-def record(entry: Comparison, summary: dict) -> dict:
-    """The JSON of one finished entry: the runner's summary, the entry, the comparison."""
+def learning_curve(run_dir: Path) -> dict | None:
+    """`{"env_steps", "iqm", "low", "high"}` (each `[B]`) of a run's eval returns; None without metrics."""
+    from purerl.stats import bootstrap_ci_pointwise
+
+    if not (run_dir / "metrics.npz").is_file():
+        return None
+    with np.load(run_dir / "metrics.npz") as metrics:
+        returns, steps = metrics["eval_return"], metrics["env_steps"]  # [S, B], [B]
+    point, low, high = bootstrap_ci_pointwise(returns, num_resamples=500)
+    return {"env_steps": steps.tolist(), "iqm": point.tolist(), "low": low.tolist(), "high": high.tolist()}
+
+
+def record(entry: Comparison, summary: dict, run_dir: Path | None = None) -> dict:
+    """The JSON of one finished entry: the runner's summary, the entry, the comparison and, given the run's
+    directory, its learning curve."""
     final = summary["final_return"]
     per_seed = np.asarray(final["per_seed"], np.float64)
     at_or_above = int(np.sum(per_seed >= entry.published))
@@ -187,7 +200,36 @@ def record(entry: Comparison, summary: dict) -> dict:
         "seeds_at_or_above_published": at_or_above,
         "fraction_at_or_above_published": at_or_above / int(summary["num_seeds"]),
         "verdict": verdict(final, entry.published),
+        "curve": learning_curve(run_dir) if run_dir is not None else None,
     }
+
+
+def plot(records: list[tuple[Comparison, dict]], path: Path) -> None:
+    """One panel per entry: eval-return IQM and 95% band against env steps; the published value dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from purerl import io
+
+    drawn = [(e, r) for e, r in records if r.get("curve")]
+    if not drawn:
+        return
+    fig, axes = plt.subplots(1, len(drawn), figsize=(4.2 * len(drawn), 3.4), squeeze=False)
+    for ax, (entry, r) in zip(axes[0], drawn, strict=True):
+        curve = r["curve"]
+        ax.plot(curve["env_steps"], curve["iqm"], color="tab:blue", label=f"purerl ({r['num_seeds']} seeds)")
+        ax.fill_between(curve["env_steps"], curve["low"], curve["high"], color="tab:blue", alpha=0.25)
+        ax.axhline(entry.published, color="black", ls="--", lw=1, label=f"published ({entry.budget:,} steps)")
+        ax.set_title(entry.name, fontsize=9)
+        ax.set_xlabel("env steps per seed")
+        ax.set_ylabel("eval return (IQM, 95% CI)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 def write_table() -> None:
@@ -206,7 +248,7 @@ def write_table() -> None:
         "| published (budget) | seeds >= published | verdict | env steps/s |",
         "|---|---|---|---:|---:|---|---:|---|---:|---|---:|",
     ]
-    notes = []
+    notes, records = [], []
     for entry in ENTRIES:
         path = RESULTS / f"{entry.name}.json"
         published = f"{entry.published:g} ({entry.budget:,})"
@@ -218,6 +260,7 @@ def write_table() -> None:
             )
             continue
         r = io.read_json(path)
+        records.append((entry, r))
         final = r["final_return"]
         lines.append(
             f"| {entry.name} | {entry.env} | {entry.setting} | {r['num_seeds']} "
@@ -227,6 +270,9 @@ def write_table() -> None:
         )
         notes.append(f"- `{entry.name}`: `{r['command']}`; source: {entry.source}.")
     lines += ["", "Commands and sources:", "", *notes, ""]
+    plot(records, TABLE.with_suffix(".png"))
+    if any(r.get("curve") for _, r in records):
+        lines += [f"![learning curves]({TABLE.with_suffix('.png').name})", ""]
     with io.atomic_path(TABLE) as tmp:
         tmp.write_text("\n".join(lines))
 
@@ -257,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, run_dir in imports:
         summary = io.read_json(Path(run_dir) / "summary.json")
         summary["wall_seconds"] = summary["compile_seconds"] + summary["run_seconds"]
-        io.write_json(RESULTS / f"{name}.json", record(by_name[name], summary))
+        io.write_json(RESULTS / f"{name}.json", record(by_name[name], summary, Path(run_dir)))
     if args.table or args.import_run:
         todo = [by_name[n] for n in args.only or []]
     else:
@@ -265,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     for entry in todo:
         run_dir = Path("runs/published") / entry.name
         summary = run_entry(entry.algo, entry.env, entry.seeds, entry.timesteps, list(entry.sets), run_dir)
-        io.write_json(RESULTS / f"{entry.name}.json", record(entry, summary))
+        io.write_json(RESULTS / f"{entry.name}.json", record(entry, summary, run_dir))
         iqm = summary["final_return"]["iqm"]
         print(f"{entry.name}: IQM {iqm:.1f}, published {entry.published:g}", flush=True)
     write_table()
