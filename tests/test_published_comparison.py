@@ -72,3 +72,15 @@ def test_bad_import_run_is_one_line_error(capsys):
         pc.main(["--import-run", "no_such_entry=runs/x"])
     assert exit_info.value.code == 2
     assert "expected NAME=DIR" in capsys.readouterr().err
+
+
+def test_learning_curve_is_the_iqm_per_block(tmp_path):
+    import numpy as np
+
+    returns = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]], np.float32)  # [S=4, B=2]
+    np.savez(tmp_path / "metrics.npz", eval_return=returns, env_steps=np.array([10, 20]))
+    curve = pc.learning_curve(tmp_path)
+    assert curve["env_steps"] == [10, 20]
+    assert curve["iqm"] == pytest.approx([4.0, 5.0])  # middle two of four seeds: (3 + 5) / 2, (4 + 6) / 2
+    assert all(lo <= m <= hi for lo, m, hi in zip(curve["low"], curve["iqm"], curve["high"], strict=True))
+    assert pc.learning_curve(tmp_path / "missing") is None
