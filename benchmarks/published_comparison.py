@@ -299,15 +299,19 @@ def main(argv: list[str] | None = None) -> int:
     for (name, run_dir), item in zip(imports, args.import_run, strict=True):
         if name not in by_name or not run_dir:
             parser.error(f"--import-run: expected NAME=DIR with NAME one of {', '.join(names)}; got {item!r}")
+        if not (Path(run_dir) / "summary.json").is_file():
+            parser.error(f"--import-run: {run_dir} holds no finished run (no summary.json)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, run_dir in imports:
         summary = io.read_json(Path(run_dir) / "summary.json")
         summary["wall_seconds"] = summary["compile_seconds"] + summary["run_seconds"]
         io.write_json(RESULTS / f"{name}.json", record(by_name[name], summary, Path(run_dir)))
-    if args.table or args.import_run:
-        todo = [by_name[n] for n in args.only or []]
+    if args.only:
+        todo = [by_name[n] for n in args.only]
+    elif args.table or args.import_run:
+        todo = []
     else:
-        todo = [by_name[n] for n in args.only] if args.only else [e for e in ENTRIES if not e.cpu_cost]
+        todo = [e for e in ENTRIES if not e.cpu_cost]
     for entry in todo:
         run_dir = Path("runs/published") / entry.name
         summary = run_entry(entry.algo, entry.env, entry.seeds, entry.timesteps, list(entry.sets), run_dir)

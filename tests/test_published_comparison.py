@@ -72,6 +72,10 @@ def test_bad_import_run_is_one_line_error(capsys):
         pc.main(["--import-run", "no_such_entry=runs/x"])
     assert exit_info.value.code == 2
     assert "expected NAME=DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        pc.main(["--import-run", f"{pc.ENTRIES[0].name}=/nonexistent/run"])
+    assert exit_info.value.code == 2
+    assert "no summary.json" in capsys.readouterr().err
 
 
 def test_learning_curve_is_the_iqm_per_block(tmp_path):
