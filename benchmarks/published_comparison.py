@@ -163,6 +163,23 @@ ENTRIES = (
         "purerl's MinAtar preset (MinAtar CNN, 64 envs x 128 steps, lr 5e-4 decayed, greedy evaluation)",
         cpu_cost="5.4k env steps/s with 8 seeds on 2 cores: 8 x 10M steps take ~4 h",
     ),
+    # No PQN figure for Breakout-MinAtar is published as a number (the PQN paper and purejaxql show MinAtar
+    # curves only), so PQN is set against the same PPO figure: an across-algorithm reference, not a match.
+    Comparison(
+        "pqn_breakout_minatar_preset",
+        "pqn",
+        "Breakout-MinAtar",
+        8,
+        10_000_384,
+        ("eval_every=257",),  # 9,766 updates of 1,024 steps: 38 whole blocks, the first count >= 10M
+        28.0,
+        GYMNAX.format(env="Breakout-MinAtar") + " (a PPO figure: no PQN number is published)",
+        10_000_000,
+        "purerl's PQN MinAtar preset (MinAtar CNN with layer norm, 32 envs x 32 steps, 2 epochs x 2 "
+        "minibatches, Q(lambda = 0.65), lr 1e-3 decayed, epsilon 1 -> 0.05 over 20%, greedy evaluation)",
+        cpu_cost="13.1k env steps/s with 32 seeds on 2 cores (benchmarks/results/algo_learning.md): "
+        "8 x 10M steps take ~1.7 h",
+    ),
 )
 
 
