@@ -779,8 +779,8 @@ def write_report(
         "",
         f"Wall time {wall_seconds / 60:.1f} min for everything (compilation included) on "
         f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {experiment.machine()}"
-        f" shared with other jobs (load average over the last 1 / 5 / 15 min when it "
-        f"finished: {experiment.load_average()}). Seconds per stage (compile + run): "
+        f" (1 / 5 / 15 minute load averages when it finished, above the core count if the machine was "
+        f"shared: {experiment.load_average()}). Seconds per stage (compile + run): "
         f"{stage_note}. BC training accuracy (last minibatch, mean over runs): "
         + ", ".join(f"{r['family'].label} {r['bc_accuracy']:.2f}" for r in results)
         + ".",
