@@ -458,10 +458,8 @@ def write_report(results: dict[str, Any], budget: Budget, out_dir: Path, wall_s:
                 f"({run_['pulls'] / run_['run_s'] / 1e6:.2f}M pulls/s)"
             )
     lines += [
-        f"Wall time {wall_s / 60:.1f} min for everything (compilation included) on {jax.device_count()} "
-        f"{jax.devices()[0].platform.upper()} device(s), {experiment.machine()} "
-        "shared with other jobs (load average over the last 1 / 5 / 15 min when it finished: "
-        f"{experiment.load_average()}). Seconds per program (compile + run): " + "; ".join(timing) + ".",
+        f"Wall time {wall_s / 60:.1f} min for everything (compilation included) on "
+        f"{experiment.host_summary()}. Seconds per program (compile + run): " + "; ".join(timing) + ".",
         "",
     ]
     with io.atomic_path(out_dir / "bandit_regret.md") as tmp:

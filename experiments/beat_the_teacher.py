@@ -778,9 +778,7 @@ def write_report(
         "## Budget",
         "",
         f"Wall time {wall_seconds / 60:.1f} min for everything (compilation included) on "
-        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {experiment.machine()}"
-        f" (1 / 5 / 15 minute load averages when it finished, above the core count if the machine was "
-        f"shared: {experiment.load_average()}). Seconds per stage (compile + run): "
+        f"{experiment.host_summary()}. Seconds per stage (compile + run): "
         f"{stage_note}. BC training accuracy (last minibatch, mean over runs): "
         + ", ".join(f"{r['family'].label} {r['bc_accuracy']:.2f}" for r in results)
         + ".",

@@ -460,9 +460,7 @@ def write_report(result: dict[str, Any], out_dir: Path, wall_seconds: float, qui
         "## Budget and machine",
         "",
         f"Wall time {wall_seconds / 60:.1f} min for everything (compilation included) on "
-        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {experiment.machine()}"
-        f" (load average 1 / 5 / 15 min at the end: "
-        f"{experiment.load_average()}). Seconds per stage (compile + run, whole "
+        f"{experiment.host_summary()}. Seconds per stage (compile + run, whole "
         "tuning grid): " + ", ".join(f"{k} {v:.0f}" for k, v in result["timings"].items()) + ".",
         "",
     ]

@@ -59,3 +59,15 @@ def machine() -> str:
 def load_average() -> str:
     """The 1 / 5 / 15 minute load averages, e.g. `"1.9 / 2.0 / 1.4"`: how shared the machine was."""
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def host_summary() -> str:
+    """Where a report's wall time was measured, for its budget line, e.g. `"1 CPU device(s), x86_64, 2 CPU
+    cores (1 / 5 / 15 minute load averages at the end: 1.4 / 1.3 / 1.2)"`: a load above the core count
+    says the machine was shared."""
+    import jax
+
+    return (
+        f"{jax.device_count()} {jax.devices()[0].platform.upper()} device(s), {machine()} "
+        f"(1 / 5 / 15 minute load averages at the end: {load_average()})"
+    )

@@ -38,3 +38,6 @@ def test_help_shows_the_first_paragraph_and_creates_nothing(tmp_path, capsys):
 def test_machine_and_load_average_lines():
     assert "CPU cores" in experiment.machine()
     assert len(experiment.load_average().split(" / ")) == 3
+    host = experiment.host_summary()
+    assert " CPU device(s), " in host and experiment.machine() in host
+    assert "load averages at the end: " in host and host.endswith(")")
