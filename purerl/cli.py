@@ -287,7 +287,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     from purerl import io, saved
 
-    out = Path(args.run) / saved.EVAL_FILE
+    out = Path(args.run) / saved.eval_file(args.policy)
     if out.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; pass --overwrite to replace it")
     if not 0 <= args.seed < _MAX_SEED:
@@ -295,8 +295,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = saved.load_run(args.run)
     import jax
 
+    greedy = None if args.policy is None else args.policy == "greedy"
     evaluation = saved.evaluate_run(
-        run, jax.random.key(args.seed), args.episodes, _parse_seed_list(args.seeds)
+        run, jax.random.key(args.seed), args.episodes, _parse_seed_list(args.seeds), greedy
     )
     print(format_eval_table(run, evaluation))
     io.write_json(out, {"seed": args.seed, **evaluation})
@@ -431,7 +432,14 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=100, help="fresh episodes per seed (default 100)")
     evaluate.add_argument("--seeds", default=None, metavar="I,J,...", help="seed indices (default: all)")
     evaluate.add_argument("--seed", type=int, default=0, help="key of the evaluation episodes (default 0)")
-    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval.json")
+    evaluate.add_argument(
+        "--policy",
+        choices=("greedy", "sampled"),
+        default=None,
+        help="act with the policy's mode or sample it (default: as the run evaluated); the result goes to "
+        "eval_greedy.json / eval_sampled.json instead of eval.json",
+    )
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     evaluate.set_defaults(func=_cmd_eval)
     from purerl.cli_ablate import add_commands as add_ablate_commands
     from purerl.cli_runs import add_commands

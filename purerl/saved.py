@@ -25,6 +25,12 @@ from purerl.results import CHECKPOINT_DIR, is_metric_key
 EVAL_FILE = "eval.json"
 
 
+def eval_file(policy: str | None = None) -> str:
+    """The file `purerl eval` writes in a run directory: `eval.json` with the run's own evaluation policy,
+    `eval_<policy>.json` with one chosen by `--policy` (so both can stand beside each other)."""
+    return EVAL_FILE if policy is None else f"eval_{policy}.json"
+
+
 class SavedRun(NamedTuple):
     """A results directory, loaded.
 
@@ -162,13 +168,25 @@ def _key_data_aval() -> jax.ShapeDtypeStruct:
 
 
 def evaluate_run(
-    run: SavedRun, key: jax.Array, num_episodes: int, seeds: Sequence[int] | None = None
+    run: SavedRun,
+    key: jax.Array,
+    num_episodes: int,
+    seeds: Sequence[int] | None = None,
+    greedy: bool | None = None,
 ) -> dict[str, Any]:
     """Play `num_episodes` fresh episodes with each selected seed's saved policy.
 
+    Args:
+        run: from `load_run`.
+        key: PRNG key of the episodes.
+        num_episodes: fresh episodes per seed.
+        seeds: seed indices (default: all).
+        greedy: act with the policy's mode (True) or sample it (False; value-based agents act
+            epsilon-greedily with their `eval_epsilon`); None: as the run evaluated (`eval_greedy`).
+
     Returns:
-        `{"seeds", "episodes", "eval_return": [(H,) len(seeds)] mean return per run, "summary": IQM/CI of
-        each setting}` (JSON-ready).
+        `{"seeds", "episodes", "policy": "greedy" | "sampled", "eval_return": [(H,) len(seeds)] mean return
+        per run, "summary": IQM/CI of each setting}` (JSON-ready).
     """
     if run.states is None:
         raise ValueError(f"{run.path} saved no checkpoint, so there is no policy to evaluate")
@@ -179,7 +197,9 @@ def evaluate_run(
         raise ValueError(f"--seeds must be indices in [0, {num_seeds}), got {seeds}")
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"--episodes must be a positive integer, got {num_episodes!r}")
-    agent = run.spec.make_agent(dataclasses.replace(run.config, eval_episodes=num_episodes))
+    greedy = run.config.eval_greedy if greedy is None else bool(greedy)
+    config = dataclasses.replace(run.config, eval_episodes=num_episodes, eval_greedy=greedy)
+    agent = run.spec.make_agent(config)
     index = np.asarray(seeds)
     states = jax.tree.map(lambda x: x[:, index] if run.swept else x[index], run.states)
     hparams = run.hparams
@@ -201,6 +221,7 @@ def evaluate_run(
     return {
         "seeds": seeds,
         "episodes": num_episodes,
+        "policy": "greedy" if greedy else "sampled",
         "eval_return": returns.tolist(),
         "summary": [stats.summarize(row[np.isfinite(row)]) for row in rows],
     }

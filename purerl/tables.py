@@ -134,7 +134,8 @@ def format_eval_table(run: Any, evaluation: dict[str, Any]) -> str:
         cells = f"{format_ci(fresh):>30} {fresh['mean']:>9.1f} {at:>{width}} {num_seeds:>6}"
         rows.append(f"{label:<{LABEL_WIDTH}} {cells} {end:>30}")
     footer = (
-        f"{evaluation['episodes']} fresh episodes per seed; the last column is the run's final evaluation"
+        f"{evaluation['episodes']} fresh episodes per seed ({evaluation['policy']} policy); the last column "
+        "is the run's final evaluation"
     )
     goal = f"target: {target:g} ({source})" if target is not None else "target: none known for this env (-)"
     return "\n".join([header, "-" * len(header), *rows, footer, goal])

@@ -115,6 +115,28 @@ def test_eval_command_writes_only_eval_json(cli_run, capsys):
     assert cli.main(["eval", str(cli_run), "--episodes=4", "--overwrite"]) == 0
 
 
+def test_eval_policy_is_the_runs_own_unless_chosen(cli_run, capsys):
+    run = purerl.load_run(cli_run)
+    key = jax.random.key(3)
+    own = purerl.evaluate_run(run, key, 4)
+    assert run.config.eval_greedy and own["policy"] == "greedy"
+    assert purerl.evaluate_run(run, key, 4, greedy=True) == own
+    # The tiny run's episodes all reach its 8-step cap either way, so check what the agent was built with.
+    built = []
+    recording = lambda spec, config: built.append(config.eval_greedy) or run.spec.agent_builder(spec, config)
+    run_ = run._replace(spec=run.spec._replace(agent_builder=recording))
+    sampled = purerl.evaluate_run(run_, key, 4, greedy=False)
+    assert sampled["policy"] == "sampled" and built == [False]
+    # The CLI writes a chosen policy's result beside eval.json, never over it.
+    before = _digests(cli_run)
+    assert cli.main(["eval", str(cli_run), "--episodes=4", "--seed=3", "--policy=sampled"]) == 0
+    assert "(sampled policy)" in capsys.readouterr().out
+    after = _digests(cli_run)
+    assert set(after) - set(before) == {"eval_sampled.json"} and {k: after[k] for k in before} == before
+    written = io.read_json(cli_run / "eval_sampled.json")
+    assert written["eval_return"] == sampled["eval_return"] and written["policy"] == "sampled"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
